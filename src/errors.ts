@@ -1,0 +1,111 @@
+/**
+ * The errors the log throws. Callers catch these by class; every message starts with "wal: " and names what
+ * went wrong, so a log line alone says enough.
+ *
+ * @module
+ */
+
+/** The base of every error this library throws on purpose. */
+export class WalError extends Error {
+  /** @param message what went wrong, without the "wal: " prefix. */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(`wal: ${message}`, options);
+    this.name = "WalError";
+  }
+}
+
+/**
+ * An argument broke a rule: the message names the argument and the rule. Nothing was written and no seq was
+ * used.
+ *
+ * @example
+ * ```ts
+ * import { WalInvalidArgumentError } from "./mod.ts";
+ * const e = new WalInvalidArgumentError("key", "must be a string");
+ * e.argument; // "key"
+ * ```
+ */
+export class WalInvalidArgumentError extends WalError {
+  /** The name of the offending argument. */
+  readonly argument: string;
+  /** @param argument the argument's name; @param rule what it must be. */
+  constructor(argument: string, rule: string) {
+    super(`invalid argument "${argument}": ${rule}`);
+    this.name = "WalInvalidArgumentError";
+    this.argument = argument;
+  }
+}
+
+/** The handle was closed, or superseded by a newer `open` of the same directory in this process. */
+export class WalClosedError extends WalError {
+  constructor(message = "the log is closed") {
+    super(message);
+    this.name = "WalClosedError";
+  }
+}
+
+/** A write or fsync failed earlier; the handle refuses everything until the directory is opened again. */
+export class WalFailedError extends WalError {
+  constructor(cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super(`the log failed on an earlier write or fsync (${why}); open the directory again to recover`, { cause });
+    this.name = "WalFailedError";
+  }
+}
+
+/** Where damage was found. */
+export interface CorruptionLocation {
+  /** The segment file (full path). */
+  file: string;
+  /** Byte offset in that file where the first bad byte or record starts. */
+  offset: number;
+  /** The seq that was expected there. */
+  seq: number;
+  /** Why the bytes there cannot be used. */
+  reason: string;
+}
+
+/** The log's files hold damage that a crash cannot explain (or that the caller asked to refuse). */
+export class WalCorruptionError extends WalError {
+  /** The segment file (full path). */
+  readonly file: string;
+  /** Byte offset in that file. */
+  readonly offset: number;
+  /** The seq expected at that offset. */
+  readonly seq: number;
+  /** Why the bytes cannot be used. */
+  readonly reason: string;
+  constructor(where: CorruptionLocation, prefix = "corruption") {
+    super(`${prefix} in ${where.file} at offset ${where.offset} (expected seq ${where.seq}): ${where.reason}`);
+    this.name = "WalCorruptionError";
+    this.file = where.file;
+    this.offset = where.offset;
+    this.seq = where.seq;
+    this.reason = where.reason;
+  }
+}
+
+/** A file in the directory has a format this version cannot read, or the directory is not a log. */
+export class WalFormatError extends WalError {
+  /** The file that was refused. */
+  readonly file: string;
+  constructor(file: string, why: string) {
+    super(`cannot open ${file}: ${why}`);
+    this.name = "WalFormatError";
+    this.file = file;
+  }
+}
+
+/** Another live process holds the directory's lock. */
+export class WalLockedError extends WalError {
+  /** The pid written in the lock file. */
+  readonly pid: number;
+  /** The lock file's path. */
+  readonly lockFile: string;
+  constructor(lockFile: string, pid: number) {
+    super(`the log directory is locked by process ${pid} (lock file ${lockFile})`);
+    this.name = "WalLockedError";
+    this.pid = pid;
+    this.lockFile = lockFile;
+  }
+}

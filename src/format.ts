@@ -1,0 +1,196 @@
+/**
+ * The on-disk format, byte by byte. Writer, reader and recovery import the constants below; nothing else
+ * knows the layout.
+ *
+ * # Files in a log directory
+ *
+ * | name                              | what it is                                                         |
+ * |-----------------------------------|--------------------------------------------------------------------|
+ * | `00000000000000000001.wal`        | a segment; the 20 zero-padded digits are the seq of its first record |
+ * | `LOCK`                            | the directory lock: the owner's pid as decimal text                |
+ * | `TRUNCATE`                        | a pending truncate (see below); present only while one runs        |
+ * | `*.tmp`                           | a file being prepared; never part of the log, removed on open      |
+ * | `quarantine-<time>-<what>.bin`    | bytes recovery cut out of the log, kept for inspection             |
+ *
+ * Only segments end in `.wal`. Name order is seq order because the width is fixed.
+ *
+ * # Segment header (32 bytes, little-endian)
+ *
+ * ```
+ * offset size field
+ *      0    8 magic        ASCII "JSWALSEG"
+ *      8    2 version      format version, currently 1; a larger one is refused (WalFormatError)
+ *     10    2 headerSize   32; lets a later version grow the header
+ *     12    8 firstSeq     seq of the first record this segment holds (equals the name)
+ *     20    8 reserved     zero
+ *     28    4 crc32        CRC-32 (IEEE) of bytes 0..27
+ * ```
+ *
+ * A segment never holds part of a batch whose other part is in another segment.
+ *
+ * # Record (24-byte header + payload, little-endian)
+ *
+ * ```
+ * offset size field
+ *      0    4 crc32        CRC-32 (IEEE) of every byte from offset 4 to the end of the record
+ *      4    8 seq          u64; records in a log have seqs 1, 2, 3, ... with no gap
+ *     12    1 kind         1 = DATA, 2 = COMMIT, 3 = CHECKPOINT
+ *     13    1 flags        bit 0: value is bytes (else UTF-8 text); bit 1: member of a batch
+ *     14    2 opLen        bytes of opType (1..255 for DATA, 0 otherwise)
+ *     16    4 keyLen       bytes of key
+ *     20    4 valueLen     bytes of value
+ *     24    .. opType (UTF-8), key (UTF-8), value (UTF-8 or raw bytes), in that order
+ * ```
+ *
+ * The checksum covers the seq, kind, flags and the three lengths as well as the payload, so a flipped length or
+ * seq is caught like a flipped payload byte. opLen + keyLen + valueLen is at most {@link MAX_PAYLOAD_BYTES}.
+ *
+ * # Batches
+ *
+ * `appendBatch` writes its N operations as DATA records with the batch flag (seqs s..s+N-1) followed by a COMMIT
+ * record (seq s+N), all in one write. A reader holds batch members back until it sees the COMMIT; members with
+ * no COMMIT after them are never replayed. A standalone DATA record has no batch flag and needs no COMMIT.
+ *
+ * # Where a log ends
+ *
+ * Reading a segment stops at the first of: end of file; fewer than 24 bytes left; a header whose lengths run past
+ * the end of the file or exceed the maximum; a checksum mismatch; a seq other than the one expected; an unknown
+ * kind or flag. Zero-filled space fails the checksum, so it ends the log too. On open, a stop in the newest
+ * segment is a torn tail (the writer died mid-write): the bytes from the end of the last complete record or
+ * COMMIT are copied to a quarantine file and cut. A stop anywhere else is damage (see `recovery.ts`).
+ *
+ * # Pending truncate (`TRUNCATE`, 16 bytes)
+ *
+ * ```
+ * offset size field
+ *      0    8 upTo         u64: every record with seq <= upTo is to be removed
+ *      8    4 magic        ASCII "TRNC"
+ *     12    4 crc32        CRC-32 of bytes 0..11
+ * ```
+ * Written (through a temporary file and a rename) before a truncate touches any segment, removed after. Open
+ * finishes a truncate whose file it finds, so a crash leaves the log as before the truncate or as after it.
+ *
+ * # Worked example
+ *
+ * `append("PUT", "k", "v")` as seq 1 is 27 bytes:
+ * `crc(4) 01 00 00 00 00 00 00 00 | 01 | 00 | 03 00 | 01 00 00 00 | 01 00 00 00 | "PUT" "k" "v"`.
+ *
+ * @module
+ */
+
+import { crc32 } from "./crc32.ts";
+
+/** ASCII "JSWALSEG": the first 8 bytes of every segment. */
+export const SEGMENT_MAGIC: Uint8Array = new Uint8Array([0x4a, 0x53, 0x57, 0x41, 0x4c, 0x53, 0x45, 0x47]);
+/** The format version this code writes and the newest it reads. */
+export const FORMAT_VERSION = 1;
+/** magic, version, headerSize, firstSeq, reserved, crc32. */
+export const SEGMENT_HEADER_SIZE = 8 + 2 + 2 + 8 + 8 + 4;
+/** crc32, seq, kind, flags, opLen, keyLen, valueLen. */
+export const RECORD_HEADER_SIZE = 4 + 8 + 1 + 1 + 2 + 4 + 4;
+/** Largest opType + key + value of one record, in bytes (64 MiB). */
+export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+/** Largest opType, in UTF-8 bytes. */
+export const MAX_OP_TYPE_BYTES = 255;
+
+/** Record kinds (byte 12). */
+export const KIND_DATA = 1;
+/** Closes the batch whose members precede it. */
+export const KIND_COMMIT = 2;
+/** A marker the application can replay from. */
+export const KIND_CHECKPOINT = 3;
+
+/** flags bit 0: the value is raw bytes, not UTF-8 text. */
+export const FLAG_BYTES = 1;
+/** flags bit 1: the record is a member of a batch and counts only once its COMMIT follows. */
+export const FLAG_BATCH = 2;
+/** Every flag bit this version defines; any other bit set is damage. */
+export const KNOWN_FLAGS = FLAG_BYTES | FLAG_BATCH;
+
+/** The opType that `iterate()` reports for COMMIT records. */
+export const COMMIT_OP = "COMMIT";
+/** The opType that `iterate()` reports for CHECKPOINT records. */
+export const CHECKPOINT_OP = "CHECKPOINT";
+
+/** upTo, magic, crc32. */
+export const TRUNCATE_FILE_SIZE = 8 + 4 + 4;
+const TRUNCATE_MAGIC = 0x434e5254; // "TRNC" read as little-endian u32
+
+const SEGMENT_NAME = /^(\d{20})\.wal$/;
+
+/** The file name of the segment whose first record has seq `firstSeq`: 20 digits, zero-padded, `.wal`. */
+export function segmentName(firstSeq: number): string {
+  return String(firstSeq).padStart(20, "0") + ".wal";
+}
+
+/** The first seq a segment file name carries, or `null` when the name is not a segment's. */
+export function parseSegmentName(name: string): number | null {
+  const m = SEGMENT_NAME.exec(name);
+  if (m === null) return null;
+  const n = Number(m[1]);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+/** Writes a u64 that is a safe integer, little-endian. */
+export function setU64(view: DataView, offset: number, value: number): void {
+  view.setUint32(offset, value >>> 0, true);
+  view.setUint32(offset + 4, Math.floor(value / 0x1_0000_0000), true);
+}
+
+/** Reads a little-endian u64; values above 2^53 come back unsafe and are rejected by the callers' seq checks. */
+export function getU64(view: DataView, offset: number): number {
+  return view.getUint32(offset, true) + view.getUint32(offset + 4, true) * 0x1_0000_0000;
+}
+
+/** The 32-byte header of a segment whose first record will have seq `firstSeq`. */
+export function encodeSegmentHeader(firstSeq: number): Uint8Array {
+  const bytes = new Uint8Array(SEGMENT_HEADER_SIZE);
+  const view = new DataView(bytes.buffer);
+  bytes.set(SEGMENT_MAGIC, 0);
+  view.setUint16(8, FORMAT_VERSION, true);
+  view.setUint16(10, SEGMENT_HEADER_SIZE, true);
+  setU64(view, 12, firstSeq);
+  view.setUint32(28, crc32(bytes.subarray(0, 28)), true);
+  return bytes;
+}
+
+/** What a segment header says, or why it cannot be used. */
+export type SegmentHeaderResult =
+  | { ok: true; firstSeq: number; headerSize: number }
+  | { ok: false; reason: "short" | "magic" | "checksum" | "newer-version"; version?: number };
+
+/** Checks and reads a segment header from the first bytes of a file. */
+export function decodeSegmentHeader(bytes: Uint8Array): SegmentHeaderResult {
+  if (bytes.length < SEGMENT_HEADER_SIZE) return { ok: false, reason: "short" };
+  for (let i = 0; i < SEGMENT_MAGIC.length; i++) {
+    if (bytes[i] !== SEGMENT_MAGIC[i]) return { ok: false, reason: "magic" };
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, SEGMENT_HEADER_SIZE);
+  const version = view.getUint16(8, true);
+  // A newer version may have changed the header's own layout, so refuse before trusting its checksum.
+  if (version > FORMAT_VERSION) return { ok: false, reason: "newer-version", version };
+  if (view.getUint32(28, true) !== crc32(bytes.subarray(0, 28))) return { ok: false, reason: "checksum" };
+  const headerSize = view.getUint16(10, true);
+  if (version < 1 || headerSize !== SEGMENT_HEADER_SIZE) return { ok: false, reason: "checksum" };
+  return { ok: true, firstSeq: getU64(view, 12), headerSize };
+}
+
+/** The contents of a `TRUNCATE` file that says every record with seq <= `upTo` is to be removed. */
+export function encodeTruncateFile(upTo: number): Uint8Array {
+  const bytes = new Uint8Array(TRUNCATE_FILE_SIZE);
+  const view = new DataView(bytes.buffer);
+  setU64(view, 0, upTo);
+  view.setUint32(8, TRUNCATE_MAGIC, true);
+  view.setUint32(12, crc32(bytes.subarray(0, 12)), true);
+  return bytes;
+}
+
+/** The `upTo` of a `TRUNCATE` file, or `null` if the file is incomplete or damaged. */
+export function decodeTruncateFile(bytes: Uint8Array): number | null {
+  if (bytes.length !== TRUNCATE_FILE_SIZE) return null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  if (view.getUint32(8, true) !== TRUNCATE_MAGIC) return null;
+  if (view.getUint32(12, true) !== crc32(bytes.subarray(0, 12))) return null;
+  const upTo = getU64(view, 0);
+  return Number.isSafeInteger(upTo) ? upTo : null;
+}

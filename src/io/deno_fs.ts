@@ -1,0 +1,129 @@
+/**
+ * The Deno-native file-system adapter. Loaded only on Deno (see `default.ts`), so Node and Bun never parse it.
+ * Needs `--allow-read` and `--allow-write` for the log directory.
+ *
+ * @module
+ */
+
+import type { OpenWriteOptions, WalFile, WalFileSystem } from "./types.ts";
+
+/** The part of `Deno.FsFile` this adapter uses, declared here so the sources type-check on every runtime. */
+interface DenoFile {
+  writeSync(p: Uint8Array): number;
+  readSync(p: Uint8Array): number | null;
+  seekSync(offset: number, whence: number): number;
+  syncDataSync(): void;
+  syncSync(): void;
+  statSync(): { size: number };
+  truncateSync(len?: number): void;
+  close(): void;
+}
+
+/** The part of the `Deno` namespace this adapter uses. */
+interface DenoApi {
+  openSync(path: string, options: Record<string, boolean>): DenoFile;
+  readFileSync(path: string): Uint8Array;
+  renameSync(from: string, to: string): void;
+  removeSync(path: string): void;
+  readDirSync(path: string): Iterable<{ name: string }>;
+  mkdirSync(path: string, options: { recursive: boolean }): void;
+  realPathSync(path: string): string;
+  statSync(path: string): unknown;
+  pid: number;
+  build: { os: string };
+  errors: { NotFound: new (...args: never[]) => Error };
+}
+
+const SEEK_START = 0;
+
+function deno(): DenoApi {
+  return (globalThis as unknown as { Deno: DenoApi }).Deno;
+}
+
+class DenoWalFile implements WalFile {
+  #file: DenoFile;
+  constructor(file: DenoFile) {
+    this.#file = file;
+  }
+  append(data: Uint8Array): void {
+    let done = 0;
+    while (done < data.length) done += this.#file.writeSync(data.subarray(done));
+  }
+  read(into: Uint8Array, position: number): number {
+    this.#file.seekSync(position, SEEK_START);
+    let done = 0;
+    while (done < into.length) {
+      const n = this.#file.readSync(into.subarray(done));
+      if (n === null || n === 0) break;
+      done += n;
+    }
+    return done;
+  }
+  datasync(): void {
+    this.#file.syncDataSync();
+  }
+  size(): number {
+    return this.#file.statSync().size;
+  }
+  truncate(length: number): void {
+    this.#file.truncateSync(length);
+  }
+  close(): void {
+    this.#file.close();
+  }
+}
+
+/** Creates the Deno implementation of {@link WalFileSystem}; call only on Deno. */
+export function createDenoFileSystem(): WalFileSystem {
+  const D = deno();
+  const isWindows = D.build.os === "windows";
+  const sep = isWindows ? "\\" : "/";
+  return {
+    join: (dir, name) => (dir.endsWith("/") || dir.endsWith(sep) ? dir + name : dir + sep + name),
+    realPath: (p) => D.realPathSync(p),
+    mkdirp: (dir) => D.mkdirSync(dir, { recursive: true }),
+    list: (dir) => Array.from(D.readDirSync(dir), (e) => e.name),
+    exists(p: string) {
+      try {
+        D.statSync(p);
+        return true;
+      } catch (e) {
+        if (e instanceof D.errors.NotFound) return false;
+        throw e;
+      }
+    },
+    openRead: (p) => new DenoWalFile(D.openSync(p, { read: true })),
+    openWrite(p: string, options: OpenWriteOptions) {
+      const flags: Record<string, boolean> = options.exclusive
+        ? { write: true, append: true, createNew: true }
+        : { write: true, append: true, create: options.create };
+      return new DenoWalFile(D.openSync(p, flags));
+    },
+    readFile: (p) => D.readFileSync(p),
+    rename: (from, to) => D.renameSync(from, to),
+    remove: (p) => D.removeSync(p),
+    syncDir(dir: string) {
+      if (isWindows) return;
+      const f = D.openSync(dir, { read: true });
+      try {
+        f.syncSync();
+      } finally {
+        f.close();
+      }
+    },
+    pid: () => D.pid,
+    processAlive(pid: number) {
+      // Deno.kill needs --allow-run; /proc needs only the read permission the log already has.
+      if (D.build.os === "linux") {
+        try {
+          D.statSync(`/proc/${pid}`);
+          return true;
+        } catch (e) {
+          if (e instanceof D.errors.NotFound) return false;
+          return true;
+        }
+      }
+      return true;
+    },
+  };
+}

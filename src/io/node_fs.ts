@@ -1,0 +1,84 @@
+/**
+ * The file-system adapter for runtimes with `node:fs`: Node and Bun (Deno uses `deno_fs.ts`).
+ *
+ * @module
+ */
+
+import * as fs from "node:fs";
+import * as path from "node:path";
+import process from "node:process";
+import type { OpenWriteOptions, WalFile, WalFileSystem } from "./types.ts";
+import { errorCode } from "./types.ts";
+
+const isWindows = process.platform === "win32";
+
+class NodeFile implements WalFile {
+  #fd: number;
+  constructor(fd: number) {
+    this.#fd = fd;
+  }
+  append(data: Uint8Array): void {
+    let done = 0;
+    while (done < data.length) {
+      // position null: the OS appends (O_APPEND); a short write is continued, never treated as success.
+      done += fs.writeSync(this.#fd, data, done, data.length - done, null);
+    }
+  }
+  read(into: Uint8Array, position: number): number {
+    let done = 0;
+    while (done < into.length) {
+      const n = fs.readSync(this.#fd, into, done, into.length - done, position + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return done;
+  }
+  datasync(): void {
+    fs.fdatasyncSync(this.#fd);
+  }
+  size(): number {
+    return fs.fstatSync(this.#fd).size;
+  }
+  truncate(length: number): void {
+    fs.ftruncateSync(this.#fd, length);
+  }
+  close(): void {
+    fs.closeSync(this.#fd);
+  }
+}
+
+/** The `node:fs` implementation of {@link WalFileSystem}. */
+export const nodeFileSystem: WalFileSystem = {
+  join: (dir, name) => path.join(dir, name),
+  realPath: (p) => fs.realpathSync(p),
+  mkdirp: (dir) => void fs.mkdirSync(dir, { recursive: true }),
+  list: (dir) => fs.readdirSync(dir),
+  exists: (p) => fs.existsSync(p),
+  openRead: (p) => new NodeFile(fs.openSync(p, "r")),
+  openWrite(p: string, options: OpenWriteOptions) {
+    const flags = options.exclusive ? "ax" : options.create ? "a" : fs.constants.O_WRONLY | fs.constants.O_APPEND;
+    return new NodeFile(fs.openSync(p, flags));
+  },
+  readFile: (p) => new Uint8Array(fs.readFileSync(p)),
+  rename: (from, to) => fs.renameSync(from, to),
+  remove: (p) => fs.unlinkSync(p),
+  syncDir(dir: string) {
+    // Windows has no directory fsync; NTFS journals the metadata of a rename itself.
+    if (isWindows) return;
+    const fd = fs.openSync(dir, "r");
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
+  pid: () => process.pid,
+  processAlive(pid: number) {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (e) {
+      return errorCode(e) !== "ESRCH";
+    }
+  },
+};

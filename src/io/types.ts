@@ -1,0 +1,73 @@
+/**
+ * The file-system interface: everything the log does to disk goes through these two types, so that one core
+ * runs on Deno, Bun and Node and a crash-simulating implementation can stand in for tests.
+ *
+ * Calls are synchronous on purpose: a write plus fdatasync through sync calls costs a fraction of the async
+ * round trip through a thread pool, and the group-commit writer needs no overlap (see README, "Latency").
+ * Implementations throw errors that carry the OS `code` (`ENOENT`, `EEXIST`, `ENOSPC`, `EIO`, ...).
+ *
+ * @module
+ */
+
+/** An open file. Writes always go to the end; reads take a position. */
+export interface WalFile {
+  /** Writes every byte of `data` at the end of the file, or throws. */
+  append(data: Uint8Array): void;
+  /** Reads up to `into.length` bytes from `position`; returns how many were read (fewer only at end of file). */
+  read(into: Uint8Array, position: number): number;
+  /** Makes the file's data (and the size needed to read it) durable: fdatasync. */
+  datasync(): void;
+  /** The file's current size in bytes. */
+  size(): number;
+  /** Cuts the file to `length` bytes. */
+  truncate(length: number): void;
+  /** Releases the handle. */
+  close(): void;
+}
+
+/** How to open a file for writing. */
+export interface OpenWriteOptions {
+  /** Create the file if it is missing. */
+  create: boolean;
+  /** Fail with `EEXIST` if the file exists (implies create). */
+  exclusive?: boolean;
+}
+
+/** The directory-level operations and process facts the log needs. */
+export interface WalFileSystem {
+  /** Joins a directory and a file name with the platform's separator. */
+  join(dir: string, name: string): string;
+  /** The canonical absolute path of an existing directory (used to key the in-process lock registry). */
+  realPath(path: string): string;
+  /** Creates a directory and its parents if missing. */
+  mkdirp(dir: string): void;
+  /** The names (not paths) of the entries in a directory. */
+  list(dir: string): string[];
+  /** True if something exists at `path`. */
+  exists(path: string): boolean;
+  /** Opens an existing file for reading. */
+  openRead(path: string): WalFile;
+  /** Opens a file for appending. */
+  openWrite(path: string, options: OpenWriteOptions): WalFile;
+  /** Reads a whole (small) file. */
+  readFile(path: string): Uint8Array;
+  /** Renames a file, replacing any file at `to`. */
+  rename(from: string, to: string): void;
+  /** Deletes a file. */
+  remove(path: string): void;
+  /** Makes a directory's entries (creations, renames, deletions) durable, where the OS allows it. */
+  syncDir(dir: string): void;
+  /** This process's id. */
+  pid(): number;
+  /** Whether a process with this id is running; true when it cannot be told. */
+  processAlive(pid: number): boolean;
+}
+
+/** The OS error code an error carries, if any. */
+export function errorCode(error: unknown): string | undefined {
+  if (typeof error === "object" && error !== null && "code" in error) {
+    const code = (error as { code: unknown }).code;
+    return typeof code === "string" ? code : undefined;
+  }
+  return undefined;
+}

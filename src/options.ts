@@ -1,0 +1,98 @@
+/**
+ * Options of `WriteAheadLog.open`, their defaults and their checks. Options passed in are copied, never
+ * changed.
+ *
+ * @module
+ */
+
+import { WalInvalidArgumentError } from "./errors.ts";
+import { RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE } from "./format.ts";
+import type { WalFileSystem } from "./io/types.ts";
+
+/**
+ * When an append's promise resolves:
+ * - `"sync"`: after its bytes are written and fdatasync'ed (survives power loss).
+ * - `"batch"`: after the write reached the OS (survives a process crash); fdatasync every `batchSyncCount`
+ *   records or `batchSyncIntervalMs`, whichever comes first.
+ * - `"none"`: after the write reached the OS; fdatasync only on rotation, `sync()` and `close()`.
+ */
+export type SyncMode = "sync" | "batch" | "none";
+
+/** Options of {@link WriteAheadLog.open}. Every field is optional. */
+export interface WalOptions {
+  /** When appends resolve; see {@link SyncMode}. Default `"sync"`. */
+  syncMode?: SyncMode;
+  /** Size in bytes past which a new segment starts. Default 64 MiB; at least 4096. */
+  maxFileSize?: number;
+  /** `"batch"` mode: fdatasync after this many records. Default 1000. */
+  batchSyncCount?: number;
+  /** `"batch"` mode: fdatasync at most this many milliseconds after an unsynced write. Default 100. */
+  batchSyncIntervalMs?: number;
+  /**
+   * How much of the log `open` reads to find its valid end. `"full"` (default) checks every record of every
+   * segment, streaming; `"tail"` checks only the newest segment (and every segment's header), so damage in
+   * older segments is found only when a read reaches it.
+   */
+  verify?: "full" | "tail";
+  /**
+   * What `open` does with damage a crash cannot explain (a bad record with valid ones after it, a damaged
+   * older segment, a missing segment). `"repair"` (default): keep the longest valid prefix, move the rest to a
+   * quarantine file, report it in `wal.recovery`. `"strict"`: reject with WalCorruptionError and change nothing.
+   * A torn tail of the newest segment, which any crash can leave, is cut (with a quarantine copy) in both modes.
+   */
+  recovery?: "repair" | "strict";
+  /** The file system to use; default: the runtime's own (Deno-native on Deno, `node:fs` on Node and Bun). */
+  fs?: WalFileSystem;
+}
+
+/** Options with every default filled in. */
+export interface ResolvedOptions {
+  syncMode: SyncMode;
+  maxFileSize: number;
+  batchSyncCount: number;
+  batchSyncIntervalMs: number;
+  verify: "full" | "tail";
+  recovery: "repair" | "strict";
+  fs: WalFileSystem | undefined;
+}
+
+/** Default segment size bound: 64 MiB. */
+export const DEFAULT_MAX_FILE_SIZE = 64 * 1024 * 1024;
+/** Smallest allowed `maxFileSize`. */
+export const MIN_MAX_FILE_SIZE = 4096;
+
+function positiveInteger(name: string, value: unknown, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+    throw new WalInvalidArgumentError(`options.${name}`, `must be an integer >= ${min}`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
+  if (value === undefined) return allowed[0];
+  if (typeof value !== "string" || !allowed.includes(value as T)) {
+    throw new WalInvalidArgumentError(`options.${name}`, `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
+  }
+  return value as T;
+}
+
+/** Checks the options and fills in defaults. Throws WalInvalidArgumentError naming the bad field. */
+export function resolveOptions(options: WalOptions | undefined): ResolvedOptions {
+  if (options !== undefined && (typeof options !== "object" || options === null)) {
+    throw new WalInvalidArgumentError("options", "must be an object or undefined");
+  }
+  const o = options ?? {};
+  return {
+    syncMode: oneOf("syncMode", o.syncMode, ["sync", "batch", "none"] as const),
+    maxFileSize: positiveInteger("maxFileSize", o.maxFileSize, DEFAULT_MAX_FILE_SIZE, MIN_MAX_FILE_SIZE),
+    batchSyncCount: positiveInteger("batchSyncCount", o.batchSyncCount, 1000),
+    batchSyncIntervalMs: positiveInteger("batchSyncIntervalMs", o.batchSyncIntervalMs, 100),
+    verify: oneOf("verify", o.verify, ["full", "tail"] as const),
+    recovery: oneOf("recovery", o.recovery, ["repair", "strict"] as const),
+    fs: o.fs,
+  };
+}
+
+// Keep the minimum meaningful: a header plus at least one small record.
+if (MIN_MAX_FILE_SIZE < SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE) throw new Error("MIN_MAX_FILE_SIZE too small");

@@ -1,0 +1,247 @@
+/**
+ * Sequential reading of one segment: checks every record against the rules of `format.ts` and stops at the
+ * first that breaks one, reporting where and why. Reads in large chunks, so memory stays bounded by the chunk
+ * size (or by the largest record) whatever the segment's size.
+ *
+ * @module
+ */
+
+import { crc32 } from "./crc32.ts";
+import {
+  CHECKPOINT_OP,
+  COMMIT_OP,
+  FLAG_BATCH,
+  FLAG_BYTES,
+  getU64,
+  KIND_CHECKPOINT,
+  KIND_COMMIT,
+  KIND_DATA,
+  KNOWN_FLAGS,
+  MAX_OP_TYPE_BYTES,
+  MAX_PAYLOAD_BYTES,
+  RECORD_HEADER_SIZE,
+  SEGMENT_HEADER_SIZE,
+} from "./format.ts";
+import type { WalFile } from "./io/types.ts";
+
+/** A record as the application sees it. */
+export interface WalRecord {
+  /** Its sequence number: 1, 2, 3, ... across the whole log. */
+  seqNum: number;
+  /** "PUT", "DELETE", an application's own name, or (from `iterate()` only) "COMMIT" / "CHECKPOINT". */
+  opType: string;
+  /** The key; "" for COMMIT and CHECKPOINT. */
+  key: string;
+  /** A string if a string was appended, a Uint8Array if bytes were. */
+  value: string | Uint8Array;
+}
+
+const CHUNK_SIZE = 4 * 1024 * 1024;
+const utf8 = new TextDecoder("utf-8", { fatal: false });
+
+/** Why a scan stopped before the end of the bytes it was given. */
+export interface ScanStop {
+  /** File offset of the record (or header) that could not be used. */
+  offset: number;
+  /** The seq that was expected there. */
+  seq: number;
+  /** What was wrong. */
+  reason: string;
+}
+
+/**
+ * Walks the records of one segment. A flyweight: after `next()` returns true, the fields describe the current
+ * record until the next call. Batch bookkeeping is tracked so that callers know where the last complete unit
+ * (standalone record, COMMIT or CHECKPOINT) ends: that is where a torn tail is cut.
+ */
+export class SegmentScanner {
+  /** Seq of the current record. */
+  seq = 0;
+  /** Kind of the current record. */
+  kind = 0;
+  /** Flags of the current record. */
+  flags = 0;
+  /** File offset of the current record. */
+  offset = 0;
+  /** Total bytes of the current record. */
+  length = 0;
+  /** Why the scan stopped early, once `next()` has returned false; null at a clean end. */
+  stop: ScanStop | null = null;
+  /** File offset just past the last complete unit. */
+  unitEnd: number;
+  /** Seq of the last record of the last complete unit (firstSeq - 1 if none). */
+  unitSeq: number;
+  /** Batch members seen since the last complete unit. */
+  pendingMembers = 0;
+
+  #file: WalFile;
+  #end: number;
+  #buf: Uint8Array;
+  #view: DataView;
+  #bufStart = 0; // file offset of #buf[0]
+  #bufLen = 0;
+  #pos: number; // file offset of the next record
+  #expected: number;
+  #recStart = 0; // index in #buf of the current record
+
+  /**
+   * @param file an open segment
+   * @param firstSeq the seq its first record must have
+   * @param end file offset to stop at (the file's size, or less to ignore bytes written after a read began)
+   * @param start file offset of the first record to read (default: just after the segment header)
+   */
+  constructor(file: WalFile, firstSeq: number, end: number, start = SEGMENT_HEADER_SIZE) {
+    this.#file = file;
+    this.#end = end;
+    this.#buf = new Uint8Array(Math.min(CHUNK_SIZE, Math.max(end, 64 * 1024)));
+    this.#view = new DataView(this.#buf.buffer);
+    this.#pos = start;
+    this.#bufStart = start;
+    this.#expected = firstSeq;
+    this.unitEnd = start;
+    this.unitSeq = firstSeq - 1;
+  }
+
+  /** Makes bytes [pos, pos + n) available in the buffer; false if the file section ends first. */
+  #ensure(pos: number, n: number): boolean {
+    if (pos + n > this.#end) return false;
+    const have = this.#bufStart + this.#bufLen;
+    if (pos >= this.#bufStart && pos + n <= have) return true;
+    // Keep the unread tail, grow for oversize records, then fill from the file.
+    const keepFrom = pos - this.#bufStart;
+    const kept = keepFrom >= 0 && keepFrom < this.#bufLen ? this.#bufLen - keepFrom : 0;
+    if (n > this.#buf.length) {
+      const bigger = new Uint8Array(n);
+      if (kept > 0) bigger.set(this.#buf.subarray(keepFrom, keepFrom + kept));
+      this.#buf = bigger;
+      this.#view = new DataView(bigger.buffer);
+    } else if (kept > 0) {
+      this.#buf.copyWithin(0, keepFrom, keepFrom + kept);
+    }
+    this.#bufStart = pos;
+    const want = Math.min(this.#buf.length - kept, this.#end - (pos + kept));
+    const got = this.#file.read(this.#buf.subarray(kept, kept + want), pos + kept);
+    this.#bufLen = kept + got;
+    return this.#bufLen >= n;
+  }
+
+  #fail(reason: string): false {
+    this.stop = { offset: this.#pos, seq: this.#expected, reason };
+    return false;
+  }
+
+  /** Advances to the next record; false at the end of the section or at the first bad record (see `stop`). */
+  next(): boolean {
+    if (this.stop !== null) return false;
+    const pos = this.#pos;
+    if (pos >= this.#end) {
+      if (this.pendingMembers > 0) return this.#fail("batch members without their COMMIT");
+      return false;
+    }
+    if (!this.#ensure(pos, RECORD_HEADER_SIZE)) return this.#fail("incomplete record header");
+    let at = pos - this.#bufStart;
+    const view = this.#view;
+    const opLen = view.getUint16(at + 14, true);
+    const keyLen = view.getUint32(at + 16, true);
+    const valueLen = view.getUint32(at + 20, true);
+    const payload = opLen + keyLen + valueLen;
+    if (payload > MAX_PAYLOAD_BYTES || opLen > MAX_OP_TYPE_BYTES) return this.#fail("record lengths out of range");
+    const length = RECORD_HEADER_SIZE + payload;
+    if (!this.#ensure(pos, length)) return this.#fail("record runs past the end of the file");
+    at = pos - this.#bufStart;
+    const buf = this.#buf;
+    if (this.#view.getUint32(at, true) !== crc32(buf.subarray(at + 4, at + length))) {
+      return this.#fail("checksum mismatch");
+    }
+    const seq = getU64(this.#view, at + 4);
+    if (seq !== this.#expected) return this.#fail(`seq ${seq} where ${this.#expected} was expected`);
+    const kind = buf[at + 12];
+    const flags = buf[at + 13];
+    if ((flags & ~KNOWN_FLAGS) !== 0) return this.#fail(`unknown flags ${flags}`);
+    if (kind === KIND_DATA) {
+      if (opLen === 0) return this.#fail("data record without an opType");
+      if ((flags & FLAG_BATCH) === 0 && this.pendingMembers > 0) {
+        return this.#fail("standalone record inside an uncommitted batch");
+      }
+    } else if (kind === KIND_COMMIT || kind === KIND_CHECKPOINT) {
+      if (flags !== 0 || payload !== 0) return this.#fail("marker record with flags or payload");
+      if (kind === KIND_COMMIT && this.pendingMembers === 0) return this.#fail("COMMIT without batch members");
+      if (kind === KIND_CHECKPOINT && this.pendingMembers > 0) return this.#fail("CHECKPOINT inside a batch");
+    } else {
+      return this.#fail(`unknown record kind ${kind}`);
+    }
+    this.seq = seq;
+    this.kind = kind;
+    this.flags = flags;
+    this.offset = pos;
+    this.length = length;
+    this.#recStart = at;
+    this.#pos = pos + length;
+    this.#expected = seq + 1;
+    if (kind === KIND_DATA && (flags & FLAG_BATCH) !== 0) {
+      this.pendingMembers++;
+    } else {
+      this.pendingMembers = 0;
+      this.unitEnd = this.#pos;
+      this.unitSeq = seq;
+    }
+    return true;
+  }
+
+  /** The current record as the application sees it. */
+  record(): WalRecord {
+    const buf = this.#buf;
+    const at = this.#recStart;
+    if (this.kind !== KIND_DATA) {
+      return { seqNum: this.seq, opType: this.kind === KIND_COMMIT ? COMMIT_OP : CHECKPOINT_OP, key: "", value: "" };
+    }
+    const opLen = this.#view.getUint16(at + 14, true);
+    const keyLen = this.#view.getUint32(at + 16, true);
+    const valueLen = this.#view.getUint32(at + 20, true);
+    const opStart = at + RECORD_HEADER_SIZE;
+    const keyStart = opStart + opLen;
+    const valueStart = keyStart + keyLen;
+    const valueEnd = valueStart + valueLen;
+    return {
+      seqNum: this.seq,
+      opType: decodeOpType(buf, opStart, opLen),
+      key: keyLen === 0 ? "" : decodeText(buf, keyStart, keyStart + keyLen),
+      value: (this.flags & FLAG_BYTES) !== 0
+        ? buf.slice(valueStart, valueEnd)
+        : valueLen === 0
+        ? ""
+        : decodeText(buf, valueStart, valueEnd),
+    };
+  }
+
+  /** The raw bytes of the current record (valid until the next call to `next()`). */
+  rawBytes(): Uint8Array {
+    return this.#buf.subarray(this.#recStart, this.#recStart + this.length);
+  }
+}
+
+function decodeOpType(buf: Uint8Array, start: number, len: number): string {
+  // The two common names without a decoder call: the hot replay loop decodes one per record.
+  if (len === 3 && buf[start] === 0x50 && buf[start + 1] === 0x55 && buf[start + 2] === 0x54) return "PUT";
+  if (len === 6 && buf[start] === 0x44 && buf[start + 1] === 0x45 && buf[start + 5] === 0x45) {
+    const s = decodeText(buf, start, start + len);
+    if (s === "DELETE") return "DELETE";
+    return s;
+  }
+  return decodeText(buf, start, start + len);
+}
+
+function decodeText(buf: Uint8Array, start: number, end: number): string {
+  // Short ASCII strings are faster to build by hand than through TextDecoder's call overhead.
+  if (end - start <= 32) {
+    let ascii = true;
+    for (let i = start; i < end; i++) {
+      if (buf[i] > 0x7f) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as number[]);
+  }
+  return utf8.decode(buf.subarray(start, end));
+}

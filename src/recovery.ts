@@ -1,0 +1,348 @@
+/**
+ * What `open` does before it acknowledges anything: find the valid end of the log and make the files agree
+ * with it, keeping a copy of every byte it cuts.
+ *
+ * Two kinds of damage:
+ * - a torn tail: the newest segment ends in a record that is incomplete, fails its checksum, is zero-filled, or
+ *   is a batch member without its COMMIT, and no valid record follows it. Any crash mid-write leaves this.
+ *   It is cut (after a quarantine copy) in every mode.
+ * - damage a crash cannot explain: a bad record followed by a valid one, a bad segment header, a segment that
+ *   does not start where the previous one ended (missing segment, gap, repeat), damage in an older segment.
+ *   `recovery: "repair"` keeps the longest valid gapless prefix and moves everything after it to quarantine;
+ *   `recovery: "strict"` throws WalCorruptionError and changes nothing.
+ *
+ * A newer format version, or `.wal` files that are not this log's segments, are refused in every mode.
+ *
+ * @module
+ */
+
+import { WalCorruptionError, WalFormatError } from "./errors.ts";
+import { FORMAT_VERSION, MAX_PAYLOAD_BYTES, parseSegmentName, RECORD_HEADER_SIZE } from "./format.ts";
+import type { WalFile, WalFileSystem } from "./io/types.ts";
+import { SegmentScanner } from "./reader.ts";
+import { createSegment, listSegments, readSegmentHeader, TEMP_SUFFIX } from "./segment.ts";
+import type { SegmentInfo } from "./segment.ts";
+import { finishPendingTruncate } from "./truncate.ts";
+
+/** One thing recovery did to the files. */
+export interface RecoveryAction {
+  /** What was done. */
+  action: "cut-tail" | "cut-damage" | "quarantined-segment" | "removed-temp-file" | "finished-truncate";
+  /** The file it was done to (full path). */
+  file: string;
+  /** Offset in `file` from which bytes were cut (0 for whole files). */
+  offset: number;
+  /** How many bytes left the log. */
+  bytes: number;
+  /** Complete records (batch members without COMMIT, or records of a quarantined segment) that left the log. */
+  recordsDropped: number;
+  /** Why. */
+  reason: string;
+  /** Where the bytes went (full path), when they were kept. */
+  quarantineFile?: string;
+}
+
+/** What `open` found and did; available as `wal.recovery`. */
+export interface RecoveryReport {
+  /** True when the log needed nothing: no action was taken. */
+  clean: boolean;
+  /** Every action, in the order taken. */
+  actions: RecoveryAction[];
+  /** Segments whose records were checked on open. */
+  segmentsVerified: number;
+  /** Bytes read to verify them. */
+  bytesVerified: number;
+}
+
+/** The state of the log after recovery. */
+export interface RecoveredLog {
+  segments: SegmentInfo[];
+  nextSeq: number;
+  report: RecoveryReport;
+}
+
+interface Damage {
+  index: number;
+  /** Offset the segment is cut back to; 0 means the whole file leaves the log. */
+  cut: number;
+  location: { offset: number; seq: number; reason: string };
+  /** True for a torn tail (repaired in every mode). */
+  tail: boolean;
+  droppedMembers: number;
+}
+
+interface ScanResult {
+  lastSeq: number;
+  size: number;
+  damage: Omit<Damage, "index" | "tail"> | null;
+  followedByValid: boolean;
+}
+
+/** Opens the log in `dir`, verifying and repairing as the options say. */
+export function recoverLog(
+  fs: WalFileSystem,
+  dir: string,
+  options: { verify: "full" | "tail"; recovery: "repair" | "strict" },
+): RecoveredLog {
+  const report: RecoveryReport = { clean: true, actions: [], segmentsVerified: 0, bytesVerified: 0 };
+  fs.mkdirp(dir);
+  refuseForeignFiles(fs, dir);
+  for (const name of fs.list(dir)) {
+    if (!name.endsWith(TEMP_SUFFIX)) continue;
+    const path = fs.join(dir, name);
+    fs.remove(path);
+    report.actions.push({
+      action: "removed-temp-file",
+      file: path,
+      offset: 0,
+      bytes: 0,
+      recordsDropped: 0,
+      reason: "left by an interrupted rotation or truncate",
+    });
+  }
+  const finished = finishPendingTruncate(fs, dir);
+  if (finished !== null) {
+    report.actions.push({
+      action: "finished-truncate",
+      file: fs.join(dir, "TRUNCATE"),
+      offset: 0,
+      bytes: 0,
+      recordsDropped: 0,
+      reason: `a truncate up to seq ${finished} was interrupted; it was completed`,
+    });
+  }
+
+  let segments = listSegments(fs, dir);
+  if (segments.length === 0) {
+    report.clean = report.actions.length === 0;
+    return { segments: [createSegment(fs, dir, 1)], nextSeq: 1, report };
+  }
+  refuseNewerOrForeign(fs, segments);
+
+  const last = segments.length - 1;
+  let damage: Damage | null = null;
+  let lastSeq: number | null = segments[0].firstSeq - 1;
+  for (let i = 0; i <= last && damage === null; i++) {
+    const seg = segments[i];
+    const scanFully = options.verify === "full" || i === last;
+    const file = fs.openRead(seg.path);
+    try {
+      const headerProblem = checkHeader(file, seg);
+      if (headerProblem !== null) {
+        damage = {
+          index: i,
+          cut: 0,
+          location: { offset: 0, seq: lastSeq === null ? seg.firstSeq : lastSeq + 1, reason: headerProblem },
+          tail: false,
+          droppedMembers: 0,
+        };
+        break;
+      }
+      if (lastSeq !== null && i > 0 && seg.firstSeq !== lastSeq + 1) {
+        const what = seg.firstSeq > lastSeq + 1 ? "a gap (missing segment or records)" : "seqs repeated";
+        damage = {
+          index: i,
+          cut: 0,
+          location: { offset: 0, seq: lastSeq + 1, reason: `segment starts at seq ${seg.firstSeq}: ${what}` },
+          tail: false,
+          droppedMembers: 0,
+        };
+        break;
+      }
+      if (!scanFully) {
+        lastSeq = null;
+        continue;
+      }
+      const result = scan(file, seg.firstSeq);
+      report.segmentsVerified++;
+      report.bytesVerified += result.size;
+      lastSeq = result.lastSeq;
+      if (result.damage !== null) {
+        damage = { index: i, ...result.damage, tail: i === last && !result.followedByValid };
+      }
+    } finally {
+      file.close();
+    }
+  }
+
+  const originalFirstSeq = segments[0].firstSeq;
+  if (damage !== null && options.recovery === "strict" && !damage.tail) {
+    throw new WalCorruptionError({ file: segments[damage.index].path, ...damage.location });
+  }
+  if (damage !== null) applyRepair(fs, dir, segments, damage, report);
+  const keep = damage === null ? segments.length : damage.cut === 0 ? damage.index : damage.index + 1;
+  segments = segments.slice(0, keep);
+  // Tail-only verification that lost its newest segment: the new newest one must be read to know its end.
+  if (lastSeq === null && keep > 0) {
+    const seg = segments[keep - 1];
+    const file = fs.openRead(seg.path);
+    let result: ScanResult;
+    try {
+      result = scan(file, seg.firstSeq);
+    } finally {
+      file.close();
+    }
+    lastSeq = result.lastSeq;
+    if (result.damage !== null) {
+      applyRepair(fs, dir, segments, { index: keep - 1, ...result.damage, tail: true }, report);
+    }
+  }
+  let nextSeq: number;
+  if (keep === 0) {
+    // Nothing valid is left; numbering resumes where the log's first segment said it started.
+    nextSeq = originalFirstSeq;
+    segments = [createSegment(fs, dir, nextSeq)];
+  } else {
+    nextSeq = (lastSeq ?? segments[keep - 1].firstSeq - 1) + 1;
+  }
+  report.clean = report.actions.length === 0;
+  return { segments, nextSeq, report };
+}
+
+/** Refuses `.wal` files that are not named like this log's segments. */
+function refuseForeignFiles(fs: WalFileSystem, dir: string): void {
+  for (const name of fs.list(dir)) {
+    if (name.endsWith(".wal") && parseSegmentName(name) === null) {
+      throw new WalFormatError(fs.join(dir, name), "a .wal file that is not named like a segment (20 digits + .wal)");
+    }
+  }
+}
+
+/** Refuses a newer format version anywhere, and a directory none of whose segments is this format's. */
+function refuseNewerOrForeign(fs: WalFileSystem, segments: SegmentInfo[]): void {
+  let withMagic = 0;
+  for (const seg of segments) {
+    const file = fs.openRead(seg.path);
+    try {
+      const header = readSegmentHeader(file);
+      if (!header.ok && header.reason === "newer-version") {
+        throw new WalFormatError(seg.path, `format version ${header.version} is newer than ${FORMAT_VERSION}, the newest this library reads`);
+      }
+      if (header.ok || header.reason !== "magic") withMagic++;
+    } finally {
+      file.close();
+    }
+  }
+  if (withMagic === 0) {
+    throw new WalFormatError(segments[0].path, "not a write-ahead log segment (no segment starts with the magic bytes)");
+  }
+}
+
+/** Why a segment's header cannot be used, or null if it can. */
+function checkHeader(file: WalFile, seg: SegmentInfo): string | null {
+  const header = readSegmentHeader(file);
+  if (!header.ok) return `segment header unusable (${header.reason})`;
+  if (header.firstSeq !== seg.firstSeq) {
+    return `segment header says first seq ${header.firstSeq} but the file name says ${seg.firstSeq}`;
+  }
+  return null;
+}
+
+/** Reads every record of a segment; says where the valid part ends and whether damage has valid records after it. */
+function scan(file: WalFile, firstSeq: number): ScanResult {
+  const size = file.size();
+  const scanner = new SegmentScanner(file, firstSeq, size);
+  while (scanner.next());
+  const stop = scanner.stop;
+  if (stop === null) return { lastSeq: scanner.unitSeq, size, damage: null, followedByValid: false };
+  return {
+    lastSeq: scanner.unitSeq,
+    size,
+    damage: { cut: scanner.unitEnd, location: stop, droppedMembers: scanner.pendingMembers },
+    followedByValid: validRecordFollows(file, stop.offset, stop.seq, size),
+  };
+}
+
+/**
+ * True if the bad record at `offset` declares a length and a valid record with the next seq starts right
+ * after it: the mark of a flipped payload bit, which no crash leaves.
+ */
+function validRecordFollows(file: WalFile, offset: number, seq: number, size: number): boolean {
+  const header = new Uint8Array(RECORD_HEADER_SIZE);
+  if (file.read(header, offset) < RECORD_HEADER_SIZE) return false;
+  const view = new DataView(header.buffer);
+  const payload = view.getUint16(14, true) + view.getUint32(16, true) + view.getUint32(20, true);
+  const next = offset + RECORD_HEADER_SIZE + payload;
+  if (payload > MAX_PAYLOAD_BYTES || next + RECORD_HEADER_SIZE > size) return false;
+  const probe = new SegmentScanner(file, seq + 1, size, next);
+  return probe.next();
+}
+
+/** Copies bytes [from, end of file) of `source` into a new quarantine file; returns its path. */
+function quarantineCopy(fs: WalFileSystem, dir: string, source: WalFile, name: string, from: number, size: number): string {
+  const path = fs.join(dir, quarantineName(name, from));
+  const out = fs.openWrite(path, { create: true, exclusive: true });
+  try {
+    const chunk = new Uint8Array(Math.min(4 * 1024 * 1024, Math.max(1, size - from)));
+    for (let at = from; at < size;) {
+      const n = source.read(chunk.subarray(0, Math.min(chunk.length, size - at)), at);
+      if (n === 0) break;
+      out.append(chunk.subarray(0, n));
+      at += n;
+    }
+    out.datasync();
+  } finally {
+    out.close();
+  }
+  fs.syncDir(dir);
+  return path;
+}
+
+let quarantineCounter = 0;
+
+function quarantineName(segmentFile: string, offset: number): string {
+  const stamp = new Date().toISOString().replace(/[-:.]/g, "").replace("T", "-").replace("Z", "");
+  return `quarantine-${stamp}-${++quarantineCounter}-${segmentFile.replace(/\.wal$/, "")}-at-${offset}.bin`;
+}
+
+/** Moves a whole segment out of the log (a rename: nothing is deleted). */
+function quarantineSegment(fs: WalFileSystem, dir: string, seg: SegmentInfo, report: RecoveryReport, reason: string): void {
+  let size = 0;
+  let records = 0;
+  const file = fs.openRead(seg.path);
+  try {
+    size = file.size();
+    const scanner = new SegmentScanner(file, seg.firstSeq, size);
+    while (scanner.next()) records++;
+  } finally {
+    file.close();
+  }
+  const path = fs.join(dir, quarantineName(seg.name, 0));
+  fs.rename(seg.path, path);
+  report.actions.push({ action: "quarantined-segment", file: seg.path, offset: 0, bytes: size, recordsDropped: records, reason, quarantineFile: path });
+}
+
+function applyRepair(fs: WalFileSystem, dir: string, segments: SegmentInfo[], damage: Damage, report: RecoveryReport): void {
+  const seg = segments[damage.index];
+  const why = `${damage.location.reason} at offset ${damage.location.offset} (expected seq ${damage.location.seq})`;
+  if (damage.cut === 0) {
+    quarantineSegment(fs, dir, seg, report, why);
+  } else {
+    const file = fs.openWrite(seg.path, { create: false });
+    const reader = fs.openRead(seg.path);
+    try {
+      const size = reader.size();
+      if (size > damage.cut) {
+        const copy = quarantineCopy(fs, dir, reader, seg.name, damage.cut, size);
+        file.truncate(damage.cut);
+        file.datasync();
+        report.actions.push({
+          action: damage.tail ? "cut-tail" : "cut-damage",
+          file: seg.path,
+          offset: damage.cut,
+          bytes: size - damage.cut,
+          recordsDropped: damage.droppedMembers,
+          reason: why,
+          quarantineFile: copy,
+        });
+      }
+    } finally {
+      reader.close();
+      file.close();
+    }
+  }
+  for (let j = damage.index + 1; j < segments.length; j++) {
+    quarantineSegment(fs, dir, segments[j], report, `follows damage in ${seg.name}: ${why}`);
+  }
+  fs.syncDir(dir);
+}

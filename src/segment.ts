@@ -1,0 +1,65 @@
+/**
+ * Segment files as a whole: listing them, reading their headers, and creating new ones so that a segment is
+ * either absent or complete with its header (never a half-written header after a crash).
+ *
+ * @module
+ */
+
+import { decodeSegmentHeader, encodeSegmentHeader, parseSegmentName, SEGMENT_HEADER_SIZE, segmentName } from "./format.ts";
+import type { SegmentHeaderResult } from "./format.ts";
+import type { WalFile, WalFileSystem } from "./io/types.ts";
+
+/** One segment file of the log. */
+export interface SegmentInfo {
+  /** Seq of its first record (from its name). */
+  firstSeq: number;
+  /** Its file name. */
+  name: string;
+  /** Its full path. */
+  path: string;
+}
+
+/** Suffix of files being prepared; open removes any it finds. */
+export const TEMP_SUFFIX = ".tmp";
+
+/** The segments in a directory, in seq order. */
+export function listSegments(fs: WalFileSystem, dir: string): SegmentInfo[] {
+  const segments: SegmentInfo[] = [];
+  for (const name of fs.list(dir)) {
+    const firstSeq = parseSegmentName(name);
+    if (firstSeq !== null) segments.push({ firstSeq, name, path: fs.join(dir, name) });
+  }
+  return segments.sort((a, b) => a.firstSeq - b.firstSeq);
+}
+
+/** Reads and checks the header of an open segment. */
+export function readSegmentHeader(file: WalFile): SegmentHeaderResult {
+  const bytes = new Uint8Array(SEGMENT_HEADER_SIZE);
+  const n = file.read(bytes, 0);
+  return decodeSegmentHeader(bytes.subarray(0, n));
+}
+
+/**
+ * Writes `contents` to a new file at `dir/name` durably: through `name.tmp`, fdatasync, rename, directory fsync.
+ * A crash leaves either no file at `name` or the whole of it.
+ */
+export function writeFileDurably(fs: WalFileSystem, dir: string, name: string, contents: Uint8Array[]): void {
+  const tmp = fs.join(dir, name + TEMP_SUFFIX);
+  if (fs.exists(tmp)) fs.remove(tmp);
+  const file = fs.openWrite(tmp, { create: true, exclusive: true });
+  try {
+    for (const part of contents) file.append(part);
+    file.datasync();
+  } finally {
+    file.close();
+  }
+  fs.rename(tmp, fs.join(dir, name));
+  fs.syncDir(dir);
+}
+
+/** Creates an empty segment (header only) whose first record will be `firstSeq`, durably. */
+export function createSegment(fs: WalFileSystem, dir: string, firstSeq: number): SegmentInfo {
+  const name = segmentName(firstSeq);
+  writeFileDurably(fs, dir, name, [encodeSegmentHeader(firstSeq)]);
+  return { firstSeq, name, path: fs.join(dir, name) };
+}

@@ -1,0 +1,106 @@
+/**
+ * Crash-safe truncate: removes every record with seq <= upTo.
+ *
+ * The commit point is the `TRUNCATE` file (written through a temporary file and a rename): before it is durable
+ * the log is as it was; once it is, `open` finishes the work, so the log is as it will be. The work itself only
+ * ever adds complete files (a new segment holding the kept part of the segment that straddles upTo, made
+ * durable before it is renamed into place) and then deletes whole segments, oldest first. No segment is ever
+ * rewritten in place.
+ *
+ * @module
+ */
+
+import { encodeSegmentHeader, encodeTruncateFile, decodeTruncateFile, segmentName } from "./format.ts";
+import type { WalFileSystem } from "./io/types.ts";
+import { SegmentScanner } from "./reader.ts";
+import { createSegment, listSegments, TEMP_SUFFIX, writeFileDurably } from "./segment.ts";
+import type { SegmentInfo } from "./segment.ts";
+
+/** Name of the pending-truncate file (layout in `format.ts`). */
+export const TRUNCATE_FILE = "TRUNCATE";
+
+/** Truncates the log in `dir` up to and including seq `upTo` (at most the last seq); returns the new segments. */
+export function truncateLog(fs: WalFileSystem, dir: string, upTo: number): SegmentInfo[] {
+  writeFileDurably(fs, dir, TRUNCATE_FILE, [encodeTruncateFile(upTo)]);
+  applyTruncate(fs, dir, upTo);
+  fs.remove(fs.join(dir, TRUNCATE_FILE));
+  fs.syncDir(dir);
+  return listSegments(fs, dir);
+}
+
+/** Finishes a truncate that a crash interrupted; returns its upTo, or null if none was pending. */
+export function finishPendingTruncate(fs: WalFileSystem, dir: string): number | null {
+  const path = fs.join(dir, TRUNCATE_FILE);
+  if (!fs.exists(path)) return null;
+  const upTo = decodeTruncateFile(fs.readFile(path));
+  // An unreadable marker was never renamed into place whole, so the truncate never began.
+  if (upTo !== null) applyTruncate(fs, dir, upTo);
+  fs.remove(path);
+  fs.syncDir(dir);
+  return upTo;
+}
+
+/** Idempotent: brings the files from any state of an interrupted truncate to its end state. */
+function applyTruncate(fs: WalFileSystem, dir: string, upTo: number): void {
+  const target = upTo + 1;
+  let segments = listSegments(fs, dir);
+  if (segments.length > 0 && !segments.some((s) => s.firstSeq === target)) {
+    let straddler = -1;
+    for (let i = 0; i < segments.length; i++) if (segments[i].firstSeq < target) straddler = i;
+    if (straddler >= 0) {
+      const kept = copyKeptPart(fs, dir, segments[straddler], target);
+      if (!kept && straddler === segments.length - 1) createSegment(fs, dir, target);
+    }
+    segments = listSegments(fs, dir);
+  }
+  for (const seg of segments) {
+    if (seg.firstSeq >= target) break;
+    fs.remove(seg.path);
+  }
+  fs.syncDir(dir);
+}
+
+/**
+ * Writes the records of `seg` with seq >= target to a new segment named for `target`, durably.
+ * Returns false (writing nothing) when `seg` holds no such record.
+ */
+function copyKeptPart(fs: WalFileSystem, dir: string, seg: SegmentInfo, target: number): boolean {
+  const source = fs.openRead(seg.path);
+  try {
+    const size = source.size();
+    const scanner = new SegmentScanner(source, seg.firstSeq, size);
+    let from = -1;
+    while (scanner.next()) {
+      if (scanner.seq === target) {
+        from = scanner.offset;
+        break;
+      }
+    }
+    if (from < 0) return false;
+    // Copy through the end of the last valid record: a torn tail is not carried into the new segment.
+    while (scanner.next());
+    const end = scanner.unitEnd;
+    const name = segmentName(target);
+    const tmp = fs.join(dir, name + TEMP_SUFFIX);
+    if (fs.exists(tmp)) fs.remove(tmp);
+    const out = fs.openWrite(tmp, { create: true, exclusive: true });
+    try {
+      out.append(encodeSegmentHeader(target));
+      const chunk = new Uint8Array(Math.min(4 * 1024 * 1024, Math.max(1, end - from)));
+      for (let at = from; at < end;) {
+        const n = source.read(chunk.subarray(0, Math.min(chunk.length, end - at)), at);
+        if (n === 0) break;
+        out.append(chunk.subarray(0, n));
+        at += n;
+      }
+      out.datasync();
+    } finally {
+      out.close();
+    }
+    fs.rename(tmp, fs.join(dir, name));
+    fs.syncDir(dir);
+    return true;
+  } finally {
+    source.close();
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * The `WriteAheadLog` class: ties the lock, recovery, the writer and the reader together behind the public API.
+ *
+ * @module
+ */
+
+import { WalClosedError, WalCorruptionError, WalFailedError, WalInvalidArgumentError } from "./errors.ts";
+import type { WalError } from "./errors.ts";
+import { FLAG_BATCH, KIND_CHECKPOINT, KIND_COMMIT } from "./format.ts";
+import { defaultFileSystem } from "./io/default.ts";
+import type { WalFileSystem } from "./io/types.ts";
+import { acquireLock } from "./lock.ts";
+import type { DirectoryLock } from "./lock.ts";
+import { resolveOptions } from "./options.ts";
+import type { ResolvedOptions, SyncMode, WalOptions } from "./options.ts";
+import { SegmentScanner } from "./reader.ts";
+import type { WalRecord } from "./reader.ts";
+import { recoverLog } from "./recovery.ts";
+import type { RecoveryReport } from "./recovery.ts";
+import { truncateLog } from "./truncate.ts";
+import { checkBatch, checkKey, checkOpType, checkSeq, checkValue } from "./validate.ts";
+import { LogWriter } from "./writer.ts";
+import type { BatchOp, Value, WriterStats } from "./writer.ts";
+
+/** One operation of `appendBatch`: `[opType, key, value?]` or `{ opType, key, value? }`. */
+export type BatchOperation =
+  | readonly [opType: string, key: string, value?: Value]
+  | { readonly opType: string; readonly key: string; readonly value?: Value };
+
+/** Options of `replay`, `replayStream` and `iterate`. */
+export interface ReadOptions {
+  /** Only records with seq greater than this (exclusive). Default 0: from the start. */
+  afterSeq?: number;
+}
+
+/**
+ * A write-ahead log in one directory.
+ *
+ * @example
+ * ```ts
+ * import { WriteAheadLog } from "./mod.ts";
+ * const dir = await Deno.makeTempDir();
+ * const wal = await WriteAheadLog.open(dir);
+ * await wal.append("PUT", "user:1", "alice"); // 1
+ * for (const r of await wal.replay()) console.log(r.seqNum, r.opType, r.key, r.value);
+ * await wal.close();
+ * ```
+ */
+export class WriteAheadLog {
+  /** The log's directory, as given to `open`. */
+  readonly dir: string;
+  /** What `open` found and did to make the log consistent. */
+  readonly recovery: RecoveryReport;
+  /** The sync mode in force. */
+  readonly syncMode: SyncMode;
+
+  #fs: WalFileSystem;
+  #writer: LogWriter;
+  #lock: DirectoryLock;
+  #closed = false;
+
+  private constructor(dir: string, fs: WalFileSystem, writer: LogWriter, lock: DirectoryLock, report: RecoveryReport, options: ResolvedOptions) {
+    this.dir = dir;
+    this.#fs = fs;
+    this.#writer = writer;
+    this.#lock = lock;
+    this.recovery = report;
+    this.syncMode = options.syncMode;
+  }
+
+  /**
+   * Opens (creating if needed) the log in `dir`: takes the directory lock, verifies the log and repairs a torn
+   * tail (see `recovery`), and resumes numbering after the last valid record.
+   *
+   * @throws WalLockedError if another live process holds the directory.
+   * @throws WalCorruptionError with `recovery: "strict"` when the log has damage a crash cannot explain.
+   * @throws WalFormatError for a newer format version or a directory that is not a log.
+   * @throws WalInvalidArgumentError for a bad `dir` or option.
+   */
+  static async open(dir: string, options?: WalOptions): Promise<WriteAheadLog> {
+    if (typeof dir !== "string" || dir.length === 0) throw new WalInvalidArgumentError("dir", "must be a non-empty string");
+    const resolved = resolveOptions(options);
+    const fs = resolved.fs ?? await defaultFileSystem();
+    fs.mkdirp(dir);
+    // The handle exists before recovery so that the lock registry can hold it; it is only returned on success.
+    let wal: WriteAheadLog | undefined;
+    const owner = {
+      supersede: () => {
+        if (wal !== undefined) wal.#supersede();
+      },
+    };
+    const lock = acquireLock(fs, dir, owner);
+    try {
+      const recovered = recoverLog(fs, dir, resolved);
+      const writer = new LogWriter(fs, dir, recovered.segments, recovered.nextSeq, resolved);
+      wal = new WriteAheadLog(dir, fs, writer, lock, recovered.report, resolved);
+      return wal;
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+  }
+
+  #supersede(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#writer.abandon(new WalClosedError("the log was opened again in this process; this handle is superseded"));
+  }
+
+  #check(): WalError | null {
+    return this.#writer.broken;
+  }
+
+  /**
+   * Appends one record; resolves to its seq once it is as durable as the sync mode promises.
+   *
+   * @param opType "PUT", "DELETE" or an application's own name (not "COMMIT" or "CHECKPOINT"; 1-255 bytes)
+   * @param key a string
+   * @param value a string (read back as a string) or a Uint8Array (read back as a Uint8Array); default ""
+   * @example
+   * ```ts
+   * import { WriteAheadLog } from "./mod.ts";
+   * const wal = await WriteAheadLog.open(await Deno.makeTempDir());
+   * const seq = await wal.append("PUT", "user:1", "alice");
+   * await wal.close();
+   * ```
+   */
+  append(opType: string, key: string, value: Value = ""): Promise<number> {
+    const broken = this.#check();
+    if (broken !== null) return Promise.reject(broken);
+    try {
+      checkOpType(opType);
+      checkKey(key);
+      checkValue(value);
+      return this.#writer.append(opType, key, value);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Appends operations atomically: after a crash either all of them are replayed or none. Uses one seq per
+   * operation plus one for the COMMIT record that closes the batch; resolves to the COMMIT's seq after an
+   * fdatasync, whatever the sync mode.
+   */
+  appendBatch(operations: readonly BatchOperation[]): Promise<number> {
+    const broken = this.#check();
+    if (broken !== null) return Promise.reject(broken);
+    try {
+      const ops: BatchOp[] = checkBatch(operations);
+      return this.#writer.appendBatch(ops);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Appends a CHECKPOINT record; resolves to its seq after an fdatasync. `replay({ afterSeq })` resumes from it. */
+  checkpoint(): Promise<number> {
+    const broken = this.#check();
+    if (broken !== null) return Promise.reject(broken);
+    return this.#writer.checkpoint();
+  }
+
+  /** The last seq handed out (including appends not yet resolved); 0 for a fresh log. */
+  currentSeqNum(): number {
+    return this.#writer.nextSeq - 1;
+  }
+
+  /**
+   * The committed data records (PUT, DELETE and application records, never COMMIT or CHECKPOINT, never a
+   * member of a batch whose COMMIT is missing), in seq order, in one array. For logs larger than memory use
+   * {@link replayStream}.
+   *
+   * @throws WalCorruptionError if a read meets damage (possible only with `verify: "tail"`).
+   */
+  async replay(options?: ReadOptions): Promise<WalRecord[]> {
+    const out: WalRecord[] = [];
+    for (const record of this.#read(options, true)) out.push(record);
+    return out;
+  }
+
+  /**
+   * The same records as {@link replay}, streamed: memory stays bounded by the read chunk (4 MiB) or the
+   * largest batch, whatever the log's size.
+   *
+   * @example
+   * ```ts
+   * import { WriteAheadLog } from "./mod.ts";
+   * const wal = await WriteAheadLog.open(await Deno.makeTempDir());
+   * for await (const record of wal.replayStream({ afterSeq: 0 })) console.log(record.key);
+   * await wal.close();
+   * ```
+   */
+  async *replayStream(options?: ReadOptions): AsyncGenerator<WalRecord, void, undefined> {
+    yield* this.#read(options, true);
+  }
+
+  /** Every record as stored, COMMIT and CHECKPOINT records included (their key and value are ""). */
+  async *iterate(options?: ReadOptions): AsyncGenerator<WalRecord, void, undefined> {
+    yield* this.#read(options, false);
+  }
+
+  *#read(options: ReadOptions | undefined, committedOnly: boolean): Generator<WalRecord, void, undefined> {
+    const broken = this.#check();
+    if (broken !== null && !(broken instanceof WalCorruptionError)) throw broken;
+    const afterSeq = options?.afterSeq ?? 0;
+    checkSeq(afterSeq, "options.afterSeq");
+    const segments = this.#writer.segments.slice();
+    const activeEnd = this.#writer.activeSize;
+    let first = 0;
+    // Segment names carry their first seq, so whole segments before afterSeq are never opened.
+    while (first + 1 < segments.length && segments[first + 1].firstSeq <= afterSeq + 1) first++;
+    let expected = segments[first].firstSeq;
+    for (let i = first; i < segments.length; i++) {
+      const seg = segments[i];
+      if (seg.firstSeq !== expected) {
+        this.#corrupt({ file: seg.path, offset: 0, seq: expected, reason: `segment starts at seq ${seg.firstSeq}` });
+      }
+      const file = this.#fs.openRead(seg.path);
+      try {
+        const end = i === segments.length - 1 ? activeEnd : file.size();
+        const scanner = new SegmentScanner(file, seg.firstSeq, end);
+        let pending: WalRecord[] = [];
+        while (scanner.next()) {
+          if (scanner.seq <= afterSeq) continue;
+          const kind = scanner.kind;
+          if (!committedOnly) {
+            yield scanner.record();
+          } else if (kind === KIND_COMMIT) {
+            for (const r of pending) yield r;
+            pending = [];
+          } else if (kind !== KIND_CHECKPOINT) {
+            if ((scanner.flags & FLAG_BATCH) !== 0) pending.push(scanner.record());
+            else yield scanner.record();
+          }
+        }
+        if (scanner.stop !== null) this.#corrupt({ file: seg.path, ...scanner.stop });
+        expected = scanner.unitSeq + 1;
+      } finally {
+        file.close();
+      }
+    }
+  }
+
+  #corrupt(where: { file: string; offset: number; seq: number; reason: string }): never {
+    const error = new WalCorruptionError(where, "damage found while reading; appends are refused until the log is reopened, which repairs it:");
+    this.#writer.refuse(error);
+    throw error;
+  }
+
+  /**
+   * Removes every record with seq <= `upToSeq` (all records if it is past the end); the rest keep their seqs
+   * and numbering continues where it was. Crash-safe: a crash leaves the log as before or as after.
+   */
+  async truncate(upToSeq: number): Promise<void> {
+    const broken = this.#check();
+    if (broken !== null) throw broken;
+    checkSeq(upToSeq, "upToSeq");
+    const writer = this.#writer;
+    writer.flush();
+    if (writer.broken !== null) throw writer.broken;
+    const upTo = Math.min(upToSeq, writer.nextSeq - 1);
+    if (upTo < writer.segments[0].firstSeq) return;
+    const activeBefore = writer.segments[writer.segments.length - 1].name;
+    try {
+      writer.segments = truncateLog(this.#fs, this.dir, upTo);
+      if (writer.segments[writer.segments.length - 1].name !== activeBefore) writer.reopenActive();
+    } catch (e) {
+      writer.refuse(new WalFailedError(e));
+      throw e;
+    }
+  }
+
+  /** Writes anything queued and fdatasyncs the active segment. */
+  async sync(): Promise<void> {
+    const broken = this.#check();
+    if (broken !== null) throw broken;
+    this.#writer.sync();
+  }
+
+  /** Writes and syncs anything queued, releases the files and the lock. Closing twice is a no-op. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#writer.close();
+    } finally {
+      this.#lock.release();
+    }
+  }
+
+  /** Counters of the write path (fsyncs, writes, groups), for tests and benchmarks. */
+  get stats(): Readonly<WriterStats> {
+    return { ...this.#writer.stats };
+  }
+}

@@ -1,0 +1,317 @@
+/**
+ * The append path: seq assignment, group commit, segment rotation and the sync policy.
+ *
+ * Appends are encoded into one buffer the moment they are called (so seqs follow call order) and flushed
+ * together in a microtask: one write and at most one fdatasync for everything queued since the last flush.
+ * File calls are synchronous, so a flush runs to its end without interleaving with any other log operation.
+ *
+ * @module
+ */
+
+import { KIND_CHECKPOINT, KIND_COMMIT, SEGMENT_HEADER_SIZE } from "./format.ts";
+import { RecordEncoder } from "./encoder.ts";
+import { WalClosedError, WalFailedError } from "./errors.ts";
+import type { WalError } from "./errors.ts";
+import type { WalFile, WalFileSystem } from "./io/types.ts";
+import { createSegment } from "./segment.ts";
+import type { SegmentInfo } from "./segment.ts";
+import type { SyncMode } from "./options.ts";
+
+/** A value or a Uint8Array. */
+export type Value = string | Uint8Array;
+
+/** One operation of a batch. */
+export interface BatchOp {
+  opType: string;
+  key: string;
+  value: Value;
+}
+
+/** Something queued for the next flush: resolves with `seq` once the flush covers it. */
+interface Unit {
+  /** The seq the caller gets: the record's, or the batch COMMIT's. */
+  seq: number;
+  /** Seq of its first record (the first seq of the new segment when `rotate`). */
+  firstSeq: number;
+  /** Records in the unit. */
+  records: number;
+  /** Byte offset in the encoder just past the unit. */
+  end: number;
+  /** Starts a new segment. */
+  rotate: boolean;
+  /** Must be fdatasync'ed before it resolves, whatever the mode. */
+  sync: boolean;
+  resolve: (seq: number) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Settings of the writer, already validated. */
+export interface WriterSettings {
+  syncMode: SyncMode;
+  maxFileSize: number;
+  batchSyncCount: number;
+  batchSyncIntervalMs: number;
+}
+
+/** Counters the tests and the benchmark read. */
+export interface WriterStats {
+  /** fdatasync calls on segments. */
+  fsyncs: number;
+  /** write calls on segments. */
+  writes: number;
+  /** Flushes (groups). */
+  groups: number;
+}
+
+/** Owns the active segment and everything written to it. */
+export class LogWriter {
+  /** The segments, oldest first; the last is the one being appended to. */
+  segments: SegmentInfo[];
+  /** The next seq to hand out. */
+  nextSeq: number;
+  /** Counters. */
+  readonly stats: WriterStats = { fsyncs: 0, writes: 0, groups: 0 };
+
+  #fs: WalFileSystem;
+  #dir: string;
+  #settings: WriterSettings;
+  #file: WalFile;
+  #fileSize: number;
+  #plannedSize: number;
+  #enc = new RecordEncoder();
+  #units: Unit[] = [];
+  #scheduled = false;
+  #unsynced = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #broken: WalError | null = null;
+  #flushTask = () => this.flush();
+
+  constructor(fs: WalFileSystem, dir: string, segments: SegmentInfo[], nextSeq: number, settings: WriterSettings) {
+    this.#fs = fs;
+    this.#dir = dir;
+    this.segments = segments;
+    this.nextSeq = nextSeq;
+    this.#settings = settings;
+    const active = segments[segments.length - 1];
+    this.#file = fs.openWrite(active.path, { create: false });
+    this.#fileSize = this.#file.size();
+    this.#plannedSize = this.#fileSize;
+  }
+
+  /** Why the writer refuses work, or null while it accepts it. */
+  get broken(): WalError | null {
+    return this.#broken;
+  }
+
+  /** Refuses all further work with `error` (closed, superseded, corrupt) and rejects anything still queued. */
+  refuse(error: WalError): void {
+    if (this.#broken === null) this.#broken = error;
+    this.#rejectQueued(error);
+  }
+
+  /** Queues one standalone record. */
+  append(opType: string, key: string, value: Value): Promise<number> {
+    const start = this.#enc.length;
+    const seq = this.nextSeq;
+    this.#enc.data(seq, opType, key, value, false);
+    this.nextSeq = seq + 1;
+    return this.#queue(start, seq, seq, 1, false);
+  }
+
+  /** Queues a batch: its members and their COMMIT, all in one unit. Resolves to the COMMIT's seq. */
+  appendBatch(ops: readonly BatchOp[]): Promise<number> {
+    const start = this.#enc.length;
+    const first = this.nextSeq;
+    try {
+      for (let i = 0; i < ops.length; i++) this.#enc.data(first + i, ops[i].opType, ops[i].key, ops[i].value, true);
+    } catch (e) {
+      this.#enc.rewind(start);
+      throw e;
+    }
+    const commit = first + ops.length;
+    this.#enc.marker(commit, KIND_COMMIT);
+    this.nextSeq = commit + 1;
+    return this.#queue(start, first, commit, ops.length + 1, true);
+  }
+
+  /** Queues a CHECKPOINT record; resolves to its seq after an fdatasync. */
+  checkpoint(): Promise<number> {
+    const start = this.#enc.length;
+    const seq = this.nextSeq;
+    this.#enc.marker(seq, KIND_CHECKPOINT);
+    this.nextSeq = seq + 1;
+    return this.#queue(start, seq, seq, 1, true);
+  }
+
+  #queue(start: number, firstSeq: number, seq: number, records: number, sync: boolean): Promise<number> {
+    const size = this.#enc.length - start;
+    // A segment exceeds maxFileSize only when one unit alone is larger than it.
+    let rotate = false;
+    if (this.#plannedSize > SEGMENT_HEADER_SIZE && this.#plannedSize + size > this.#settings.maxFileSize) {
+      rotate = true;
+      this.#plannedSize = SEGMENT_HEADER_SIZE + size;
+    } else {
+      this.#plannedSize += size;
+    }
+    const promise = new Promise<number>((resolve, reject) => {
+      this.#units.push({ seq, firstSeq, records, end: this.#enc.length, rotate, sync, resolve, reject });
+    });
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flushTask);
+    }
+    return promise;
+  }
+
+  /** Writes (and, as the mode requires, syncs) everything queued. Runs by itself in a microtask. */
+  flush(): void {
+    this.#scheduled = false;
+    const units = this.#units;
+    if (units.length === 0) return;
+    this.#units = [];
+    this.stats.groups++;
+    const bytes = this.#enc.bytes;
+    const total = this.#enc.length;
+    let written = 0;
+    let settled = 0;
+    let mustSync = this.#settings.syncMode === "sync";
+    let records = 0;
+    try {
+      for (let i = 0; i < units.length; i++) {
+        const unit = units[i];
+        records += unit.records;
+        if (unit.sync) mustSync = true;
+        if (!unit.rotate) continue;
+        const start = i === 0 ? 0 : units[i - 1].end;
+        written = this.#write(bytes, written, start);
+        // The old segment is made durable before the next one exists, so the log never has a durable
+        // segment after a non-durable one.
+        this.#datasync();
+        for (; settled < i; settled++) units[settled].resolve(units[settled].seq);
+        this.#rotate(unit.firstSeq);
+      }
+      this.#write(bytes, written, total);
+      this.#unsynced += records;
+      if (mustSync || (this.#settings.syncMode === "batch" && this.#unsynced >= this.#settings.batchSyncCount)) {
+        this.#datasync();
+      } else if (this.#settings.syncMode === "batch") {
+        this.#armTimer();
+      }
+    } catch (error) {
+      // Never retried: after a failed fsync the kernel may have dropped the dirty pages (PostgreSQL, 2018).
+      this.#enc.rewind(0);
+      this.#broken ??= new WalFailedError(error);
+      for (; settled < units.length; settled++) units[settled].reject(error);
+      this.#rejectQueued(this.#broken);
+      return;
+    }
+    this.#enc.rewind(0);
+    for (; settled < units.length; settled++) units[settled].resolve(units[settled].seq);
+  }
+
+  #write(bytes: Uint8Array, from: number, to: number): number {
+    if (to > from) {
+      this.stats.writes++;
+      this.#file.append(bytes.subarray(from, to));
+      this.#fileSize += to - from;
+    }
+    return to;
+  }
+
+  #datasync(): void {
+    this.stats.fsyncs++;
+    this.#file.datasync();
+    this.#unsynced = 0;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  #armTimer(): void {
+    if (this.#timer !== undefined || this.#unsynced === 0) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#broken !== null || this.#unsynced === 0) return;
+      try {
+        this.#datasync();
+      } catch (error) {
+        this.#broken ??= new WalFailedError(error);
+        this.#rejectQueued(this.#broken);
+      }
+    }, this.#settings.batchSyncIntervalMs);
+    // Node and Bun timers can be unref'ed so a pending background sync does not hold the process open.
+    const t = this.#timer as unknown as { unref?: () => void };
+    if (typeof t === "object" && typeof t.unref === "function") t.unref();
+  }
+
+  #rotate(firstSeq: number): void {
+    const segment = createSegment(this.#fs, this.#dir, firstSeq);
+    const file = this.#fs.openWrite(segment.path, { create: false });
+    this.#file.close();
+    this.#file = file;
+    this.#fileSize = SEGMENT_HEADER_SIZE;
+    this.segments.push(segment);
+  }
+
+  #rejectQueued(error: unknown): void {
+    const units = this.#units;
+    if (units.length === 0) return;
+    this.#units = [];
+    this.#enc.rewind(0);
+    for (const unit of units) unit.reject(error);
+  }
+
+  /** Writes what is queued now instead of in the microtask, then fdatasyncs. Throws the OS error on failure. */
+  sync(): void {
+    this.flush();
+    if (this.#broken !== null) throw this.#broken;
+    try {
+      this.#datasync();
+    } catch (error) {
+      this.#broken ??= new WalFailedError(error);
+      throw error;
+    }
+  }
+
+  /**
+   * Replaces the active segment (after truncate rewrote or recreated it). The caller has made the new
+   * segment durable and updated the segment list.
+   */
+  reopenActive(): void {
+    this.#file.close();
+    const active = this.segments[this.segments.length - 1];
+    this.#file = this.#fs.openWrite(active.path, { create: false });
+    this.#fileSize = this.#file.size();
+    this.#plannedSize = this.#fileSize;
+  }
+
+  /** Size of the active segment as written so far (what a reader may read up to). */
+  get activeSize(): number {
+    return this.#fileSize;
+  }
+
+  /** Flushes, syncs and releases the file. Throws the OS error if the last flush or sync fails. */
+  close(): void {
+    try {
+      if (this.#broken === null) this.sync();
+    } finally {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#broken = new WalClosedError();
+      this.#file.close();
+    }
+  }
+
+  /** Releases the file without writing anything further (the handle was superseded). */
+  abandon(error: WalError): void {
+    this.refuse(error);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    try {
+      this.#file.close();
+    } catch {
+      // The handle is being dropped; the new owner recovers from what is on disk.
+    }
+  }
+}
