@@ -68,17 +68,17 @@ export class RecordEncoder {
   }
 
   /**
-   * Appends a DATA record. Throws WalInvalidArgumentError (leaving the buffer as it was) if opType + key + value
-   * exceed the maximum payload.
+   * Appends a DATA record. Throws WalInvalidArgumentError naming `argument` (leaving the buffer as it was) if
+   * opType + key + value exceed the maximum payload.
    */
-  data(seq: number, opType: string, key: string, value: string | Uint8Array, inBatch: boolean): void {
+  data(seq: number, opType: string, key: string, value: string | Uint8Array, inBatch: boolean, argument = "value"): void {
     const op = opTypeBytes(opType);
     const isBytes = typeof value !== "string";
     // Worst case of UTF-8: 3 bytes per UTF-16 code unit.
     const maxValue = isBytes ? value.length : value.length * 3;
     const maxPayload = op.length + key.length * 3 + maxValue;
     if (op.length + key.length + (isBytes ? value.length : value.length) > MAX_PAYLOAD_BYTES) {
-      throw tooLarge();
+      throw tooLarge(argument);
     }
     this.#reserve(RECORD_HEADER_SIZE + maxPayload);
     const start = this.length;
@@ -96,7 +96,7 @@ export class RecordEncoder {
       valueLen = value.length === 0 ? 0 : encodeText(value, bytes, at);
     }
     at += valueLen;
-    if (op.length + keyLen + valueLen > MAX_PAYLOAD_BYTES) throw tooLarge();
+    if (op.length + keyLen + valueLen > MAX_PAYLOAD_BYTES) throw tooLarge(argument);
     const view = this.#view;
     setU64(view, start + 4, seq);
     bytes[start + 12] = KIND_DATA;
@@ -121,9 +121,9 @@ export class RecordEncoder {
   }
 }
 
-function tooLarge(): WalInvalidArgumentError {
+function tooLarge(argument: string): WalInvalidArgumentError {
   return new WalInvalidArgumentError(
-    "value",
+    argument,
     `opType + key + value must be at most ${MAX_PAYLOAD_BYTES} bytes (64 MiB) in UTF-8`,
   );
 }

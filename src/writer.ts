@@ -123,7 +123,9 @@ export class LogWriter {
     const start = this.#enc.length;
     const first = this.nextSeq;
     try {
-      for (let i = 0; i < ops.length; i++) this.#enc.data(first + i, ops[i].opType, ops[i].key, ops[i].value, true);
+      for (let i = 0; i < ops.length; i++) {
+        this.#enc.data(first + i, ops[i].opType, ops[i].key, ops[i].value, true, `operations[${i}].value`);
+      }
     } catch (e) {
       this.#enc.rewind(start);
       throw e;

@@ -1,0 +1,151 @@
+// The on-disk format: golden bytes, checksum coverage, CRC agreement, segment names and headers, versions.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import * as zlib from "node:zlib";
+import crc32Package from "crc-32";
+import { WalFormatError, WriteAheadLog } from "../mod.ts";
+import { crc32 } from "../src/crc32.ts";
+import { RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, segmentName } from "../src/format.ts";
+import { segmentFiles, withTempDir } from "./helpers.ts";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const golden = path.join(here, "fixtures", "golden", "00000000000000000001.wal");
+
+async function writeGoldenWorkload(wal: WriteAheadLog): Promise<void> {
+  await wal.append("PUT", "k", "v");
+  await wal.append("DELETE", "bytes-key", new Uint8Array([0, 1, 254, 255]));
+  await wal.appendBatch([["PUT", "ünïcödé", "välue ✓"], ["AUDIT", "", ""]]);
+  await wal.checkpoint();
+}
+
+test("golden segment: today's writer produces the pinned bytes, and the pinned bytes read back", async () => {
+  await withTempDir(async (dir) => {
+    const wal = await WriteAheadLog.open(dir);
+    await writeGoldenWorkload(wal);
+    await wal.close();
+    const [written] = segmentFiles(dir);
+    assert.deepEqual(new Uint8Array(fs.readFileSync(written)), new Uint8Array(fs.readFileSync(golden)));
+  });
+  await withTempDir(async (dir) => {
+    fs.copyFileSync(golden, path.join(dir, path.basename(golden)));
+    const wal = await WriteAheadLog.open(dir);
+    assert.equal(wal.recovery.clean, true);
+    const raw = [];
+    for await (const r of wal.iterate()) raw.push(r);
+    assert.deepEqual(raw, [
+      { seqNum: 1, opType: "PUT", key: "k", value: "v" },
+      { seqNum: 2, opType: "DELETE", key: "bytes-key", value: new Uint8Array([0, 1, 254, 255]) },
+      { seqNum: 3, opType: "PUT", key: "ünïcödé", value: "välue ✓" },
+      { seqNum: 4, opType: "AUDIT", key: "", value: "" },
+      { seqNum: 5, opType: "COMMIT", key: "", value: "" },
+      { seqNum: 6, opType: "CHECKPOINT", key: "", value: "" },
+    ]);
+    await wal.close();
+  });
+});
+
+test("CRC-32: node:zlib and the crc-32 package agree, and the library uses the same values", () => {
+  let state = 12345;
+  for (let n = 0; n < 300; n += 7) {
+    const data = new Uint8Array(n).map(() => (state = (state * 1103515245 + 12345) >>> 0) >>> 24);
+    const expected = crc32Package.buf(data) >>> 0;
+    assert.equal(crc32(data), expected);
+    if (typeof zlib.crc32 === "function") assert.equal(zlib.crc32(data), expected);
+  }
+  assert.equal(crc32(new TextEncoder().encode("123456789")), 0xcbf43926);
+});
+
+test("the checksum covers every header byte: a flip in seq, kind, flags or a length drops the record", async () => {
+  for (let offset = 4; offset < RECORD_HEADER_SIZE; offset++) {
+    await withTempDir(async (dir) => {
+      const wal = await WriteAheadLog.open(dir);
+      await wal.append("PUT", "keep", "1");
+      await wal.append("PUT", "last", "2");
+      await wal.close();
+      const [file] = segmentFiles(dir);
+      const bytes = new Uint8Array(fs.readFileSync(file));
+      const lastStart = bytes.length - (RECORD_HEADER_SIZE + 3 + 4 + 1);
+      bytes[lastStart + offset] ^= 0x01;
+      fs.writeFileSync(file, bytes);
+      const reopened = await WriteAheadLog.open(dir);
+      assert.deepEqual((await reopened.replay()).map((r) => r.key), ["keep"], `flip at header byte ${offset}`);
+      assert.equal(reopened.currentSeqNum(), 1);
+      await reopened.close();
+    });
+  }
+});
+
+test("segment names: 20 digits of the first seq + .wal; every segment starts with its header", async () => {
+  await withTempDir(async (dir) => {
+    const wal = await WriteAheadLog.open(dir, { maxFileSize: 4096 });
+    for (let i = 0; i < 50; i++) await wal.append("PUT", `k${i}`, "v".repeat(150));
+    const files = segmentFiles(dir);
+    assert.ok(files.length > 1);
+    let expectedFirst = 1;
+    for (const file of files) {
+      const name = path.basename(file);
+      assert.match(name, /^\d{20}\.wal$/);
+      const firstSeq = Number(name.slice(0, 20));
+      assert.equal(name, segmentName(firstSeq));
+      assert.equal(firstSeq, expectedFirst, "each segment starts where the previous ended");
+      const head = new Uint8Array(fs.readFileSync(file)).subarray(0, SEGMENT_HEADER_SIZE);
+      assert.equal(new TextDecoder().decode(head.subarray(0, 8)), "JSWALSEG");
+      assert.equal(new DataView(head.buffer, head.byteOffset).getUint32(12, true), firstSeq);
+      expectedFirst = firstSeq + countIn(file);
+    }
+    // Only segments end in .wal: the lock file is named otherwise.
+    assert.ok(fs.readdirSync(dir).filter((n) => !n.endsWith(".wal")).every((n) => n === "LOCK"));
+    await wal.close();
+  });
+});
+
+function countIn(file: string): number {
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  const view = new DataView(bytes.buffer);
+  let at = SEGMENT_HEADER_SIZE;
+  let n = 0;
+  while (at + RECORD_HEADER_SIZE <= bytes.length) {
+    at += RECORD_HEADER_SIZE + view.getUint16(at + 14, true) + view.getUint32(at + 16, true) + view.getUint32(at + 20, true);
+    n++;
+  }
+  return n;
+}
+
+test("a segment of a newer format version is refused in every mode, and left untouched", async () => {
+  for (const options of [{}, { recovery: "strict" as const }, { verify: "tail" as const }]) {
+    await withTempDir(async (dir) => {
+      const wal = await WriteAheadLog.open(dir);
+      await wal.append("PUT", "k", "v");
+      await wal.close();
+      const [file] = segmentFiles(dir);
+      const bytes = new Uint8Array(fs.readFileSync(file));
+      bytes[8] = 2; // version 2
+      fs.writeFileSync(file, bytes);
+      await assert.rejects(WriteAheadLog.open(dir, options), (e: unknown) => {
+        assert.ok(e instanceof WalFormatError);
+        assert.match(e.message, /version 2 is newer/);
+        return true;
+      });
+      assert.deepEqual(new Uint8Array(fs.readFileSync(file)), bytes);
+    });
+  }
+});
+
+test("a directory that is not a log is refused", async () => {
+  await withTempDir(async (dir) => {
+    fs.writeFileSync(path.join(dir, "00000000000000000001.wal"), "this is not a WAL segment at all, just text");
+    await assert.rejects(WriteAheadLog.open(dir), WalFormatError);
+  });
+  await withTempDir(async (dir) => {
+    fs.writeFileSync(path.join(dir, "journal.wal"), "another program's file");
+    await assert.rejects(WriteAheadLog.open(dir), WalFormatError);
+  });
+  await withTempDir(async (dir) => {
+    const file = path.join(dir, "plain-file");
+    fs.writeFileSync(file, "x");
+    await assert.rejects(WriteAheadLog.open(file));
+  });
+});
