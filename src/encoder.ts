@@ -5,7 +5,9 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import { crc32 } from "./crc32.ts";
+import { runtime } from "./io/runtime.ts";
 import {
   FLAG_BATCH,
   FLAG_BYTES,
@@ -17,6 +19,7 @@ import {
 import { WalInvalidArgumentError } from "./errors.ts";
 
 const textEncoder = new TextEncoder();
+const IS_DENO = runtime === "deno";
 const opTypeCache = new Map<string, Uint8Array>();
 
 function opTypeBytes(opType: string): Uint8Array {
@@ -40,10 +43,18 @@ export class RecordEncoder {
   /** How many bytes are in use. */
   length = 0;
   #view: DataView;
+  #text: Buffer;
 
   constructor(initialSize = 64 * 1024) {
     this.bytes = new Uint8Array(initialSize);
     this.#view = new DataView(this.bytes.buffer);
+    this.#text = Buffer.from(this.bytes.buffer, 0, this.bytes.length);
+  }
+
+  #setBytes(bytes: Uint8Array): void {
+    this.bytes = bytes;
+    this.#view = new DataView(bytes.buffer);
+    this.#text = Buffer.from(bytes.buffer, 0, bytes.length);
   }
 
   #reserve(extra: number): void {
@@ -53,18 +64,14 @@ export class RecordEncoder {
     while (size < need) size *= 2;
     const grown = new Uint8Array(size);
     grown.set(this.bytes.subarray(0, this.length));
-    this.bytes = grown;
-    this.#view = new DataView(grown.buffer);
+    this.#setBytes(grown);
   }
 
   /** Forgets everything from `length` on (used to undo a unit that failed validation, and after a flush). */
   rewind(length: number): void {
     this.length = length;
     // A huge record should not pin its buffer for the life of the log.
-    if (length === 0 && this.bytes.length > 16 * 1024 * 1024) {
-      this.bytes = new Uint8Array(64 * 1024);
-      this.#view = new DataView(this.bytes.buffer);
-    }
+    if (length === 0 && this.bytes.length > 16 * 1024 * 1024) this.#setBytes(new Uint8Array(64 * 1024));
   }
 
   /**
@@ -86,14 +93,14 @@ export class RecordEncoder {
     let at = start + RECORD_HEADER_SIZE;
     bytes.set(op, at);
     at += op.length;
-    const keyLen = key.length === 0 ? 0 : encodeText(key, bytes, at);
+    const keyLen = key.length === 0 ? 0 : this.#encodeText(key, at);
     at += keyLen;
     let valueLen: number;
     if (isBytes) {
       bytes.set(value, at);
       valueLen = value.length;
     } else {
-      valueLen = value.length === 0 ? 0 : encodeText(value, bytes, at);
+      valueLen = value.length === 0 ? 0 : this.#encodeText(value, at);
     }
     at += valueLen;
     if (op.length + keyLen + valueLen > MAX_PAYLOAD_BYTES) throw tooLarge(argument);
@@ -106,6 +113,27 @@ export class RecordEncoder {
     view.setUint32(start + 20, valueLen, true);
     view.setUint32(start, crc32(bytes.subarray(start + 4, at)), true);
     this.length = at;
+  }
+
+  /**
+   * Encodes `text` as UTF-8 at `at`; returns the byte count. Room for 3 bytes per code unit must exist.
+   * Measured per runtime: Buffer#write is the fastest on Node and Bun; on Deno it is slow, and a hand loop
+   * (short ASCII) or encodeInto (the rest) wins.
+   */
+  #encodeText(text: string, at: number): number {
+    if (!IS_DENO) return this.#text.write(text, at, "utf8");
+    const n = text.length;
+    if (n <= DENO_HAND_ENCODE_MAX) {
+      const into = this.bytes;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = text.charCodeAt(i);
+        if (c > 0x7f) break;
+        into[at + i] = c;
+      }
+      if (i === n) return n;
+    }
+    return textEncoder.encodeInto(text, this.bytes.subarray(at)).written;
   }
 
   /** Appends a COMMIT or CHECKPOINT record. */
@@ -128,18 +156,5 @@ function tooLarge(argument: string): WalInvalidArgumentError {
   );
 }
 
-/** Encodes `text` as UTF-8 at `at`; returns the byte count. Room for 3 bytes per code unit must exist. */
-function encodeText(text: string, into: Uint8Array, at: number): number {
-  const n = text.length;
-  if (n <= 64) {
-    // Short ASCII (the usual key) is cheaper by hand than through encodeInto's call overhead.
-    let i = 0;
-    for (; i < n; i++) {
-      const c = text.charCodeAt(i);
-      if (c > 0x7f) break;
-      into[at + i] = c;
-    }
-    if (i === n) return n;
-  }
-  return textEncoder.encodeInto(text, into.subarray(at)).written;
-}
+/** Short strings that Deno encodes faster by hand than through `encodeInto`. */
+const DENO_HAND_ENCODE_MAX = 32;

@@ -6,14 +6,13 @@
 
 import { WalClosedError, WalCorruptionError, WalFailedError, WalInvalidArgumentError } from "./errors.ts";
 import type { WalError } from "./errors.ts";
-import { FLAG_BATCH, KIND_CHECKPOINT, KIND_COMMIT } from "./format.ts";
 import { defaultFileSystem } from "./io/default.ts";
 import type { WalFileSystem } from "./io/types.ts";
 import { acquireLock } from "./lock.ts";
 import type { DirectoryLock } from "./lock.ts";
 import { resolveOptions } from "./options.ts";
 import type { ResolvedOptions, SyncMode, WalOptions } from "./options.ts";
-import { SegmentScanner } from "./reader.ts";
+import { LogCursor } from "./cursor.ts";
 import type { WalRecord } from "./reader.ts";
 import { recoverLog } from "./recovery.ts";
 import type { RecoveryReport } from "./recovery.ts";
@@ -21,6 +20,9 @@ import { truncateLog } from "./truncate.ts";
 import { checkBatch, checkKey, checkOpType, checkSeq, checkValue } from "./validate.ts";
 import { LogWriter } from "./writer.ts";
 import type { BatchOp, Value, WriterStats } from "./writer.ts";
+
+/** Records a streaming read decodes at a time: bounds its memory, amortizes the per-step cost. */
+const STREAM_CHUNK = 1024;
 
 /** One operation of `appendBatch`: `[opType, key, value?]` or `{ opType, key, value? }`. */
 export type BatchOperation =
@@ -174,8 +176,9 @@ export class WriteAheadLog {
    * @throws WalCorruptionError if a read meets damage (possible only with `verify: "tail"`).
    */
   async replay(options?: ReadOptions): Promise<WalRecord[]> {
+    const cursor = this.#cursor(options, true);
     const out: WalRecord[] = [];
-    for (const record of this.#read(options, true)) out.push(record);
+    this.#fill(cursor, out, Infinity);
     return out;
   }
 
@@ -192,60 +195,53 @@ export class WriteAheadLog {
    * ```
    */
   async *replayStream(options?: ReadOptions): AsyncGenerator<WalRecord, void, undefined> {
-    yield* this.#read(options, true);
+    yield* this.#stream(options, true);
   }
 
   /** Every record as stored, COMMIT and CHECKPOINT records included (their key and value are ""). */
   async *iterate(options?: ReadOptions): AsyncGenerator<WalRecord, void, undefined> {
-    yield* this.#read(options, false);
+    yield* this.#stream(options, false);
   }
 
-  *#read(options: ReadOptions | undefined, committedOnly: boolean): Generator<WalRecord, void, undefined> {
+  #cursor(options: ReadOptions | undefined, committedOnly: boolean): LogCursor {
     const broken = this.#check();
     if (broken !== null && !(broken instanceof WalCorruptionError)) throw broken;
     const afterSeq = options?.afterSeq ?? 0;
     checkSeq(afterSeq, "options.afterSeq");
-    const segments = this.#writer.segments.slice();
-    const activeEnd = this.#writer.activeSize;
-    let first = 0;
-    // Segment names carry their first seq, so whole segments before afterSeq are never opened.
-    while (first + 1 < segments.length && segments[first + 1].firstSeq <= afterSeq + 1) first++;
-    let expected = segments[first].firstSeq;
-    for (let i = first; i < segments.length; i++) {
-      const seg = segments[i];
-      if (seg.firstSeq !== expected) {
-        this.#corrupt({ file: seg.path, offset: 0, seq: expected, reason: `segment starts at seq ${seg.firstSeq}` });
+    return new LogCursor(this.#fs, this.#writer.segments, this.#writer.activeSize, afterSeq, committedOnly);
+  }
+
+  /** Runs one step of a read; damage found by it stops appends until the log is reopened. */
+  #fill(cursor: LogCursor, out: WalRecord[], limit: number): boolean {
+    try {
+      return cursor.fill(out, limit);
+    } catch (e) {
+      cursor.close();
+      if (e instanceof WalCorruptionError) {
+        const error = new WalCorruptionError(
+          e,
+          "damage found while reading; appends are refused until the log is reopened, which repairs it:",
+        );
+        this.#writer.refuse(error);
+        throw error;
       }
-      const file = this.#fs.openRead(seg.path);
-      try {
-        const end = i === segments.length - 1 ? activeEnd : file.size();
-        const scanner = new SegmentScanner(file, seg.firstSeq, end);
-        let pending: WalRecord[] = [];
-        while (scanner.next()) {
-          if (scanner.seq <= afterSeq) continue;
-          const kind = scanner.kind;
-          if (!committedOnly) {
-            yield scanner.record();
-          } else if (kind === KIND_COMMIT) {
-            for (const r of pending) yield r;
-            pending = [];
-          } else if (kind !== KIND_CHECKPOINT) {
-            if ((scanner.flags & FLAG_BATCH) !== 0) pending.push(scanner.record());
-            else yield scanner.record();
-          }
-        }
-        if (scanner.stop !== null) this.#corrupt({ file: seg.path, ...scanner.stop });
-        expected = scanner.unitSeq + 1;
-      } finally {
-        file.close();
-      }
+      throw e;
     }
   }
 
-  #corrupt(where: { file: string; offset: number; seq: number; reason: string }): never {
-    const error = new WalCorruptionError(where, "damage found while reading; appends are refused until the log is reopened, which repairs it:");
-    this.#writer.refuse(error);
-    throw error;
+  async *#stream(options: ReadOptions | undefined, committedOnly: boolean): AsyncGenerator<WalRecord, void, undefined> {
+    const cursor = this.#cursor(options, committedOnly);
+    try {
+      const chunk: WalRecord[] = [];
+      let more = true;
+      while (more) {
+        chunk.length = 0;
+        more = this.#fill(cursor, chunk, STREAM_CHUNK);
+        for (let i = 0; i < chunk.length; i++) yield chunk[i];
+      }
+    } finally {
+      cursor.close();
+    }
   }
 
   /**

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { runtime } from "./runtime.ts";
 import type { WalFileSystem } from "./types.ts";
 
 let cached: WalFileSystem | undefined;
@@ -12,7 +13,7 @@ let cached: WalFileSystem | undefined;
 /** The adapter for the current runtime: Deno-native on Deno, `node:fs` on Node and Bun. */
 export async function defaultFileSystem(): Promise<WalFileSystem> {
   if (cached) return cached;
-  if ("Deno" in globalThis) {
+  if (runtime === "deno") {
     const { createDenoFileSystem } = await import("./deno_fs.ts");
     cached = createDenoFileSystem();
   } else {

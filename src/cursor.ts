@@ -1,0 +1,107 @@
+/**
+ * Reading across segments: from the first segment that can hold `afterSeq + 1`, through the end of the active
+ * segment as it was when the read began, holding batch members back until their COMMIT.
+ *
+ * @module
+ */
+
+import { WalCorruptionError } from "./errors.ts";
+import { FLAG_BATCH, KIND_CHECKPOINT, KIND_COMMIT } from "./format.ts";
+import type { WalFile, WalFileSystem } from "./io/types.ts";
+import { SegmentScanner } from "./reader.ts";
+import type { WalRecord } from "./reader.ts";
+import type { SegmentInfo } from "./segment.ts";
+
+/** A position in the log that hands out records in chunks. Call `close()` if it is dropped before the end. */
+export class LogCursor {
+  #fs: WalFileSystem;
+  #segments: SegmentInfo[];
+  #activeEnd: number;
+  #afterSeq: number;
+  #committedOnly: boolean;
+  #index: number;
+  #expected: number;
+  #file: WalFile | null = null;
+  #scanner: SegmentScanner | null = null;
+  #pending: WalRecord[] = [];
+
+  /**
+   * @param segments the segments as they were when the read began (the cursor keeps its own copy)
+   * @param activeEnd bytes of the last segment written when the read began; later bytes are not read
+   * @param committedOnly drop COMMIT and CHECKPOINT records and hold batch members until their COMMIT
+   */
+  constructor(fs: WalFileSystem, segments: readonly SegmentInfo[], activeEnd: number, afterSeq: number, committedOnly: boolean) {
+    this.#fs = fs;
+    this.#segments = segments.slice();
+    this.#activeEnd = activeEnd;
+    this.#afterSeq = afterSeq;
+    this.#committedOnly = committedOnly;
+    let first = 0;
+    // Segment names carry their first seq, so whole segments before afterSeq are never opened.
+    while (first + 1 < this.#segments.length && this.#segments[first + 1].firstSeq <= afterSeq + 1) first++;
+    this.#index = first;
+    this.#expected = this.#segments[first].firstSeq;
+  }
+
+  /**
+   * Pushes records onto `out` until it holds at least `limit` (a batch may carry it past) or the log ends.
+   * Returns false once the log is exhausted.
+   * @throws WalCorruptionError where a record breaks a rule of the format.
+   */
+  fill(out: WalRecord[], limit: number): boolean {
+    const afterSeq = this.#afterSeq;
+    const committedOnly = this.#committedOnly;
+    while (out.length < limit) {
+      const scanner = this.#scanner ?? this.#openNext();
+      if (scanner === null) return false;
+      if (!scanner.next()) {
+        this.#finishSegment(scanner);
+        continue;
+      }
+      if (scanner.seq <= afterSeq) continue;
+      if (!committedOnly) {
+        out.push(scanner.record());
+      } else if (scanner.kind === KIND_COMMIT) {
+        const pending = this.#pending;
+        for (let i = 0; i < pending.length; i++) out.push(pending[i]);
+        this.#pending = [];
+      } else if (scanner.kind !== KIND_CHECKPOINT) {
+        if ((scanner.flags & FLAG_BATCH) !== 0) this.#pending.push(scanner.record());
+        else out.push(scanner.record());
+      }
+    }
+    return true;
+  }
+
+  #openNext(): SegmentScanner | null {
+    if (this.#index >= this.#segments.length) return null;
+    const seg = this.#segments[this.#index];
+    if (seg.firstSeq !== this.#expected) {
+      throw new WalCorruptionError({ file: seg.path, offset: 0, seq: this.#expected, reason: `segment starts at seq ${seg.firstSeq}` });
+    }
+    const file = this.#fs.openRead(seg.path);
+    this.#file = file;
+    const last = this.#index === this.#segments.length - 1;
+    this.#scanner = new SegmentScanner(file, seg.firstSeq, last ? this.#activeEnd : file.size());
+    return this.#scanner;
+  }
+
+  #finishSegment(scanner: SegmentScanner): void {
+    const seg = this.#segments[this.#index];
+    this.close();
+    if (scanner.stop !== null) throw new WalCorruptionError({ file: seg.path, ...scanner.stop });
+    this.#expected = scanner.unitSeq + 1;
+    this.#pending = [];
+    this.#index++;
+  }
+
+  /** Releases the open segment, if any. */
+  close(): void {
+    this.#scanner = null;
+    if (this.#file !== null) {
+      const file = this.#file;
+      this.#file = null;
+      file.close();
+    }
+  }
+}
