@@ -10,8 +10,12 @@ import { CHECKPOINT_OP, COMMIT_OP, MAX_OP_TYPE_BYTES } from "./format.ts";
 import { opTypeByteLength } from "./encoder.ts";
 import type { BatchOp, Value } from "./writer.ts";
 
+// opTypes already found valid: an application uses a handful, and the append path checks one per record.
+const validOpTypes = new Set<string>();
+
 /** Checks an opType: a non-empty string of at most 255 UTF-8 bytes, not "COMMIT" or "CHECKPOINT". */
 export function checkOpType(opType: unknown, name = "opType"): asserts opType is string {
+  if (validOpTypes.has(opType as string)) return;
   if (typeof opType !== "string") throw new WalInvalidArgumentError(name, "must be a string");
   if (opType.length === 0) throw new WalInvalidArgumentError(name, "must not be empty");
   if (opType === COMMIT_OP || opType === CHECKPOINT_OP) {
@@ -21,6 +25,7 @@ export function checkOpType(opType: unknown, name = "opType"): asserts opType is
   if (opTypeByteLength(opType) > MAX_OP_TYPE_BYTES) {
     throw new WalInvalidArgumentError(name, `must be at most ${MAX_OP_TYPE_BYTES} bytes in UTF-8`);
   }
+  if (validOpTypes.size < 256) validOpTypes.add(opType);
 }
 
 /** Checks a key: a well-formed string. */

@@ -280,3 +280,52 @@ test("the Deno-native adapter passes the same round trip (Deno only) and the nod
     });
   }
 });
+
+test("open reads each byte once in bounded chunks; rotation and truncate fsync the directory", async () => {
+  await withTempDir(async (dir) => {
+    const wal = await WriteAheadLog.open(dir, { syncMode: "none" });
+    const value = new Uint8Array(64 * 1024).fill(7);
+    const pending = [];
+    for (let i = 0; i < 160; i++) pending.push(wal.append("PUT", `k${i}`, value)); // ~10 MiB in one segment
+    await Promise.all(pending);
+    await wal.close();
+    const size = fs.statSync(segmentFiles(dir)[0]).size;
+    let largestRead = 0;
+    let totalRead = 0;
+    const reading: WalFileSystem = {
+      ...nodeFileSystem,
+      openRead(p) {
+        const file = nodeFileSystem.openRead(p);
+        return {
+          ...file,
+          read(into, position) {
+            largestRead = Math.max(largestRead, into.length);
+            const n = file.read(into, position);
+            totalRead += n;
+            return n;
+          },
+          size: () => file.size(),
+          close: () => file.close(),
+        };
+      },
+    };
+    const reopened = await WriteAheadLog.open(dir, { fs: reading });
+    assert.ok(largestRead <= 4 * 1024 * 1024, `largest read ${largestRead}`);
+    assert.ok(totalRead >= size && totalRead < size + 64 * 1024 * 1024 / 16, `read ${totalRead} of ${size}`);
+    await reopened.close();
+  });
+  await withTempDir(async (dir) => {
+    let dirSyncs = 0;
+    const counting: WalFileSystem = { ...nodeFileSystem, syncDir: (d) => (dirSyncs++, nodeFileSystem.syncDir(d)) };
+    const wal = await WriteAheadLog.open(dir, { fs: counting, maxFileSize: 4096 });
+    const afterOpen = dirSyncs;
+    for (let i = 0; i < 30; i++) await wal.append("PUT", `k${i}`, "v".repeat(300));
+    const segments = segmentFiles(dir).length;
+    assert.ok(segments > 1);
+    assert.ok(dirSyncs - afterOpen >= segments - 1, "each new segment's creation was made durable");
+    const beforeTruncate = dirSyncs;
+    await wal.truncate(20);
+    assert.ok(dirSyncs > beforeTruncate, "truncate's deletions were made durable");
+    await wal.close();
+  });
+});
