@@ -102,8 +102,15 @@ export class WalLockedError extends WalError {
   readonly pid: number;
   /** The lock file's path. */
   readonly lockFile: string;
-  constructor(lockFile: string, pid: number) {
-    super(`the log directory is locked by process ${pid} (lock file ${lockFile})`);
+  /** @param unverified true when this runtime may not check whether `pid` is still running */
+  constructor(lockFile: string, pid: number, unverified = false) {
+    super(
+      `the log directory is locked by process ${pid} (lock file ${lockFile})` +
+        (unverified
+          ? "; whether that process still runs cannot be checked without permission (Deno: grant --allow-run)," +
+            " and if it is gone, delete the lock file"
+          : ""),
+    );
     this.name = "WalLockedError";
     this.pid = pid;
     this.lockFile = lockFile;

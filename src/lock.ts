@@ -73,7 +73,10 @@ function takeFile(fs: WalFileSystem, path: string): void {
     const text = new TextDecoder().decode(fs.readFile(path)).trim();
     const pid = /^\d+$/.test(text) ? Number(text) : NaN;
     // Our own pid with no handle in the registry: a handle of ours that was dropped without close().
-    if (Number.isInteger(pid) && pid !== me && fs.processAlive(pid)) throw new WalLockedError(path, pid);
+    if (Number.isInteger(pid) && pid !== me) {
+      const alive = fs.processAlive(pid);
+      if (alive !== false) throw new WalLockedError(path, pid, alive === "unknown");
+    }
     try {
       fs.remove(path);
     } catch (e) {

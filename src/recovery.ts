@@ -17,7 +17,7 @@
  */
 
 import { WalCorruptionError, WalFormatError } from "./errors.ts";
-import { FORMAT_VERSION, MAX_PAYLOAD_BYTES, parseSegmentName, RECORD_HEADER_SIZE } from "./format.ts";
+import { FORMAT_VERSION, parseSegmentName, RECORD_HEADER_SIZE } from "./format.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
 import { SegmentScanner } from "./reader.ts";
 import { createSegment, listSegments, readSegmentHeader, TEMP_SUFFIX } from "./segment.ts";
@@ -34,7 +34,10 @@ export interface RecoveryAction {
   offset: number;
   /** How many bytes left the log. */
   bytes: number;
-  /** Complete records (batch members without COMMIT, or records of a quarantined segment) that left the log. */
+  /**
+   * Valid records that left the log: batch members without their COMMIT, the run of valid records found after
+   * damage, or a quarantined segment's records. A lower bound where damage hides record boundaries.
+   */
   recordsDropped: number;
   /** Why. */
   reason: string;
@@ -75,7 +78,8 @@ interface ScanResult {
   lastSeq: number;
   size: number;
   damage: Omit<Damage, "index" | "tail"> | null;
-  followedByValid: boolean;
+  /** Valid records found after the damage (0 for a torn tail). */
+  validAfter: number;
 }
 
 /** Opens the log in `dir`, verifying and repairing as the options say. */
@@ -158,7 +162,7 @@ export function recoverLog(
       report.bytesVerified += result.size;
       lastSeq = result.lastSeq;
       if (result.damage !== null) {
-        damage = { index: i, ...result.damage, tail: i === last && !result.followedByValid };
+        damage = { index: i, ...result.damage, tail: i === last && result.validAfter === 0 };
       }
     } finally {
       file.close();
@@ -244,28 +248,42 @@ function scan(file: WalFile, firstSeq: number): ScanResult {
   const scanner = new SegmentScanner(file, firstSeq, size);
   while (scanner.next());
   const stop = scanner.stop;
-  if (stop === null) return { lastSeq: scanner.unitSeq, size, damage: null, followedByValid: false };
+  const validAfter = stop === null ? 0 : validRecordsAfter(file, stop.offset, stop.seq, size);
+  if (stop === null) return { lastSeq: scanner.unitSeq, size, damage: null, validAfter: 0 };
   return {
     lastSeq: scanner.unitSeq,
     size,
-    damage: { cut: scanner.unitEnd, location: stop, droppedMembers: scanner.pendingMembers },
-    followedByValid: validRecordFollows(file, stop.offset, stop.seq, size),
+    damage: { cut: scanner.unitEnd, location: stop, droppedMembers: scanner.pendingMembers + validAfter },
+    validAfter,
   };
 }
 
+/** How far past the expected seq a resynchronizing search accepts a record as the log's own. */
+const RESYNC_SEQ_WINDOW = 1_000_000;
+
 /**
- * True if the bad record at `offset` declares a length and a valid record with the next seq starts right
- * after it: the mark of a flipped payload bit, which no crash leaves.
+ * Counts the valid records that follow damage at `offset`: searches byte by byte for a record with a later seq
+ * whose checksum holds, then counts the run of valid records from there. A count above zero is the mark of
+ * damage no crash leaves (a crash only tears the end of the last write); zero means a torn tail.
  */
-function validRecordFollows(file: WalFile, offset: number, seq: number, size: number): boolean {
-  const header = new Uint8Array(RECORD_HEADER_SIZE);
-  if (file.read(header, offset) < RECORD_HEADER_SIZE) return false;
-  const view = new DataView(header.buffer);
-  const payload = view.getUint16(14, true) + view.getUint32(16, true) + view.getUint32(20, true);
-  const next = offset + RECORD_HEADER_SIZE + payload;
-  if (payload > MAX_PAYLOAD_BYTES || next + RECORD_HEADER_SIZE > size) return false;
-  const probe = new SegmentScanner(file, seq + 1, size, next);
-  return probe.next();
+function validRecordsAfter(file: WalFile, offset: number, seq: number, size: number): number {
+  const chunk = new Uint8Array(Math.min(4 * 1024 * 1024, Math.max(RECORD_HEADER_SIZE, size - offset)));
+  const view = new DataView(chunk.buffer);
+  for (let base = offset + 1; base + RECORD_HEADER_SIZE <= size;) {
+    const n = file.read(chunk, base);
+    if (n < RECORD_HEADER_SIZE) break;
+    for (let i = 0; i + RECORD_HEADER_SIZE <= n; i++) {
+      // Cheap filter first: a plausible seq; the checksum decides.
+      const candidate = view.getUint32(i + 4, true) + view.getUint32(i + 8, true) * 0x1_0000_0000;
+      if (candidate <= seq || candidate > seq + RESYNC_SEQ_WINDOW) continue;
+      const probe = new SegmentScanner(file, candidate, size, base + i);
+      let count = 0;
+      while (probe.next()) count++;
+      if (count > 0) return count;
+    }
+    base += n - RECORD_HEADER_SIZE + 1;
+  }
+  return 0;
 }
 
 /** Copies bytes [from, end of file) of `source` into a new quarantine file; returns its path. */

@@ -329,3 +329,28 @@ test("open reads each byte once in bounded chunks; rotation and truncate fsync t
     await wal.close();
   });
 });
+
+test("a flipped length field mid-newest-segment is damage, not a torn tail: strict refuses, repair reports it", async () => {
+  await withTempDir(async (dir) => {
+    const wal = await WriteAheadLog.open(dir);
+    for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, "v".repeat(40));
+    await wal.close();
+    const [file] = segmentFiles(dir);
+    const bytes = new Uint8Array(fs.readFileSync(file));
+    const recordSize = 24 + 3 + 2 + 40; // header, "PUT", "kN", value
+    const fourth = 32 + 3 * recordSize;
+    bytes[fourth + 20] ^= 0x10; // valueLen of seq 4
+    fs.writeFileSync(file, bytes);
+    const strict = await WriteAheadLog.open(dir, { recovery: "strict" }).then(() => null, (e: unknown) => e);
+    assert.ok(strict instanceof WalCorruptionError, `strict: ${strict}`);
+    assert.equal(strict.offset, fourth);
+    assert.equal(strict.seq, 4);
+    assert.deepEqual(new Uint8Array(fs.readFileSync(file)), bytes, "strict changed nothing");
+    const repaired = await WriteAheadLog.open(dir);
+    assert.deepEqual((await repaired.replay()).map((r) => r.seqNum), [1, 2, 3]);
+    const cut = repaired.recovery.actions.find((a) => a.action === "cut-damage");
+    assert.ok(cut, JSON.stringify(repaired.recovery.actions));
+    assert.equal(cut.recordsDropped, 6, "seqs 5..10 were valid and left the log");
+    await repaired.close();
+  });
+});

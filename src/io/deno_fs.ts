@@ -31,7 +31,12 @@ interface DenoApi {
   statSync(path: string): unknown;
   pid: number;
   build: { os: string };
-  errors: { NotFound: new (...args: never[]) => Error };
+  kill(pid: number, signal: number): void;
+  errors: {
+    NotFound: new (...args: never[]) => Error;
+    NotCapable: new (...args: never[]) => Error;
+    PermissionDenied: new (...args: never[]) => Error;
+  };
 }
 
 const SEEK_START = 0;
@@ -112,18 +117,16 @@ export function createDenoFileSystem(): WalFileSystem {
       }
     },
     pid: () => D.pid,
-    processAlive(pid: number) {
-      // Deno.kill needs --allow-run; /proc needs only the read permission the log already has.
-      if (D.build.os === "linux") {
-        try {
-          D.statSync(`/proc/${pid}`);
-          return true;
-        } catch (e) {
-          if (e instanceof D.errors.NotFound) return false;
-          return true;
-        }
+    processAlive(pid: number): boolean | "unknown" {
+      // Signal 0 probes without signalling; for another process Deno requires --allow-run.
+      try {
+        D.kill(pid, 0);
+        return true;
+      } catch (e) {
+        if (e instanceof D.errors.NotFound) return false;
+        if (e instanceof D.errors.NotCapable || e instanceof D.errors.PermissionDenied) return "unknown";
+        return true;
       }
-      return true;
     },
   };
 }

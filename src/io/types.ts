@@ -59,8 +59,8 @@ export interface WalFileSystem {
   syncDir(dir: string): void;
   /** This process's id. */
   pid(): number;
-  /** Whether a process with this id is running; true when it cannot be told. */
-  processAlive(pid: number): boolean;
+  /** Whether a process with this id is running, or "unknown" when this runtime is not allowed to tell. */
+  processAlive(pid: number): boolean | "unknown";
 }
 
 /** The OS error code an error carries, if any. */
