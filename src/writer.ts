@@ -296,7 +296,12 @@ export class LogWriter {
   /** Flushes, syncs and releases the file. Throws the OS error if the last flush or sync fails. */
   close(): void {
     try {
-      if (this.#broken === null) this.sync();
+      if (this.#broken === null) {
+        this.sync();
+      } else if (!(this.#broken instanceof WalFailedError)) {
+        // Refused for damage found by a read: what was written before is still good and gets its fdatasync.
+        this.#datasync();
+      }
     } finally {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;

@@ -149,6 +149,8 @@ function splitPath(path: string): [string, string] {
 }
 
 function normalize(path: string): string {
+  // The log's own paths are already canonical; skip the split for them.
+  if (path.startsWith("/") && !path.endsWith("/") && !path.includes("//") && !path.includes("/.")) return path;
   const parts = path.split("/").filter((p) => p !== "" && p !== ".");
   return "/" + parts.join("/");
 }
@@ -178,7 +180,11 @@ export class CrashFileSystem implements WalFileSystem {
   }
 
   /** A new file system whose durable starting state is `files` (path to content) plus the directories listed. */
-  static from(files: ReadonlyMap<string, Uint8Array>, dirs: Iterable<string> = [], options?: CrashFileSystemOptions): CrashFileSystem {
+  static from(
+    files: ReadonlyMap<string, Uint8Array>,
+    dirs: Iterable<string> = [],
+    options?: CrashFileSystemOptions,
+  ): CrashFileSystem {
     const fs = new CrashFileSystem(options);
     for (const dir of dirs) fs.mkdirp(dir);
     for (const [path, content] of files) {
@@ -241,7 +247,9 @@ export class CrashFileSystem implements WalFileSystem {
 
   /** The disk a crash after the first `point` events of {@link history} could leave, as a set of choices. */
   crashState(point: number): CrashState {
-    if (!Number.isInteger(point) || point < 0 || point > this.history.length) throw new RangeError(`no crash point ${point}`);
+    if (!Number.isInteger(point) || point < 0 || point > this.history.length) {
+      throw new RangeError(`no crash point ${point}`);
+    }
     const files = new Map<number, { path: string; ops: FileOp[]; synced: number }>();
     const dirs = new Map<string, { ops: DirOp[]; synced: number }>();
     for (const [id] of this.#baseContent) files.set(id, { path: "", ops: [], synced: 0 });
@@ -282,27 +290,6 @@ export class CrashFileSystem implements WalFileSystem {
       }
     }
     return new CrashState(this, point, files, dirs, this.#baseDirs, this.#baseContent);
-  }
-
-  /** Internal: builds a file system from a durable state (used by `CrashState.materialize`). */
-  static fromInodes(dirs: Map<string, Map<string, number>>, content: Map<number, Uint8Array>, options?: CrashFileSystemOptions): CrashFileSystem {
-    const fs = new CrashFileSystem(options);
-    const made = new Map<number, Inode>();
-    for (const [dir, names] of dirs) {
-      const entries = new Map<string, Inode>();
-      for (const [name, id] of names) {
-        let inode = made.get(id);
-        if (inode === undefined) {
-          inode = new Inode(fs.#nextInode++);
-          inode.write(content.get(id) ?? new Uint8Array(0));
-          made.set(id, inode);
-        }
-        entries.set(name, inode);
-      }
-      fs.#dirs.set(dir, entries);
-    }
-    fs.#resetBase();
-    return fs;
   }
 
   #entries(dir: string, call: string): Map<string, Inode> {
@@ -501,6 +488,7 @@ export class CrashState {
   #durableDirs: Map<string, Map<string, number>>;
   #baseContent: Map<number, Uint8Array>;
   #unsyncedIndex = new Map<number, number>();
+  #synced = new Map<number, Inode>();
 
   constructor(
     source: CrashFileSystem,
@@ -518,7 +506,9 @@ export class CrashState {
     for (const [id, f] of files) {
       if (f.synced === f.ops.length) continue;
       let units = 0;
-      for (let i = f.synced; i < f.ops.length; i++) units += f.ops[i].op === "append" ? (f.ops[i] as { data: Uint8Array }).data.length : 1;
+      for (let i = f.synced; i < f.ops.length; i++) {
+        units += f.ops[i].op === "append" ? (f.ops[i] as { data: Uint8Array }).data.length : 1;
+      }
       this.#unsyncedIndex.set(id, unsynced.length);
       unsynced.push({ path: f.path, units });
     }
@@ -533,7 +523,9 @@ export class CrashState {
         else this.#dirOps.push(d.ops[i]);
       }
     }
-    this.dirOps = this.#dirOps.map((e) => e.op === "rename" ? { op: e.op, path: e.path, to: e.to } : { op: e.op, path: e.path });
+    this.dirOps = this.#dirOps.map((e) =>
+      e.op === "rename" ? { op: e.op, path: e.path, to: e.to } : { op: e.op, path: e.path }
+    );
   }
 
   /** A seeded random choice: each file lost, kept or torn (sometimes zero-filled), each directory change a coin flip. */
@@ -565,19 +557,22 @@ export class CrashState {
     return parts.sort().join("|");
   }
 
-  /** Builds the disk the choice describes (default: a seeded random choice) as a new file system. */
+  /**
+   * Builds the disk the choice describes (default: a seeded random choice) as a new file system whose durable
+   * starting state it is. Files never share content afterwards, even if a name mix left two names on one file.
+   */
   materialize(choice: CrashChoice = this.randomChoice(), options?: CrashFileSystemOptions): CrashFileSystem {
     const dirs = this.#entries(choice);
-    const content = new Map<number, Uint8Array>();
-    const wanted = new Set<number>();
-    for (const names of dirs.values()) for (const id of names.values()) wanted.add(id);
-    for (const f of this.#fileOps) {
-      if (!wanted.has(f.id)) continue;
-      const i = this.#unsyncedIndex.get(f.id);
-      const [keep, zeros] = i === undefined ? [0, 0] : this.#clamp(choice, i);
-      content.set(f.id, this.#content(f, keep, zeros));
+    const byId = new Map(this.#fileOps.map((f) => [f.id, f]));
+    const files = new Map<string, Uint8Array>();
+    for (const [dir, names] of dirs) {
+      for (const [name, id] of names) {
+        const i = this.#unsyncedIndex.get(id);
+        const [keep, zeros] = i === undefined ? [0, 0] : this.#clamp(choice, i);
+        files.set(dir === "/" ? `/${name}` : `${dir}/${name}`, this.#content(byId.get(id)!, keep, zeros));
+      }
     }
-    return CrashFileSystem.fromInodes(dirs, content, options ?? { pid: this.#source.pid() });
+    return CrashFileSystem.from(files, dirs.keys(), options ?? { pid: this.#source.pid() });
   }
 
   #clamp(choice: CrashChoice, i: number): [number, number] {
@@ -596,27 +591,36 @@ export class CrashState {
   }
 
   #content(f: { id: number; ops: FileOp[]; synced: number }, keep: number, zeros: number): Uint8Array {
+    // What the last datasync covered is the same in every variant of this point: build it once.
+    let synced = this.#synced.get(f.id);
+    if (synced === undefined) {
+      synced = new Inode(f.id);
+      synced.write(this.#baseContent.get(f.id) ?? new Uint8Array(0));
+      for (let i = 0; i < f.synced; i++) applyFileOp(synced, f.ops[i]);
+      this.#synced.set(f.id, synced);
+    }
+    if (keep === 0 && zeros === 0) return synced.content();
     const inode = new Inode(f.id);
-    inode.write(this.#baseContent.get(f.id) ?? new Uint8Array(0));
+    inode.write(synced.data.subarray(0, synced.size));
     let budget = keep;
-    for (let i = 0; i < f.ops.length; i++) {
+    for (let i = f.synced; i < f.ops.length && budget > 0; i++) {
       const op = f.ops[i];
-      if (i >= f.synced) {
-        if (budget === 0) break;
-        if (op.op === "append" && op.data.length > budget) {
-          inode.write(op.data.subarray(0, budget));
-          budget = 0;
-          break;
-        }
-        budget -= op.op === "append" ? op.data.length : 1;
+      if (op.op === "append" && op.data.length > budget) {
+        inode.write(op.data.subarray(0, budget));
+        break;
       }
-      if (op.op === "append") inode.write(op.data);
-      else inode.cut(op.length);
+      applyFileOp(inode, op);
+      budget -= op.op === "append" ? op.data.length : 1;
     }
     // The size reached the disk but the data did not: zeros where the lost bytes were.
     if (zeros > 0) inode.write(new Uint8Array(zeros));
     return inode.content();
   }
+}
+
+function applyFileOp(inode: Inode, op: FileOp): void {
+  if (op.op === "append") inode.write(op.data);
+  else inode.cut(op.length);
 }
 
 function applyDirOp(dirs: Map<string, Map<string, number>>, op: DirOp): void {
