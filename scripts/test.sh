@@ -19,7 +19,7 @@ step "unit suite on deno"
 "$BIN/deno" test --allow-read --allow-write --allow-env --allow-run --allow-sys tests/
 
 step "unit suite on bun"
-"$BIN/bun" test tests/
+"$BIN/bun" test --timeout 120000 tests/
 
 step "unit suite on node"
 "$BIN/node" --test --test-concurrency=1 $(find tests -name '*_test.ts' | sort)

@@ -12,7 +12,8 @@
  * | `*.tmp`                           | a file being prepared; never part of the log, removed on open      |
  * | `quarantine-<time>-<what>.bin`    | bytes recovery cut out of the log, kept for inspection             |
  *
- * Only segments end in `.wal`. Name order is seq order because the width is fixed.
+ * Only segments end in `.wal`. Name order is seq order because the width is fixed. A directory holding any
+ * other file (names starting with "." and `lost+found` aside) is not a log, and `open` refuses it.
  *
  * # Segment header (32 bytes, little-endian)
  *
@@ -25,6 +26,10 @@
  *     20    8 reserved     zero
  *     28    4 crc32        CRC-32 (IEEE) of bytes 0..27
  * ```
+ *
+ * Every later version keeps bytes 0..11 as they are and ends its header with a CRC-32 of the header's other
+ * bytes (at `headerSize - 4`). So a reader tells a newer version (checksum valid: refused with WalFormatError,
+ * never repaired away) from a damaged header (checksum invalid: damage like any other).
  *
  * A segment never holds part of a batch whose other part is in another segment.
  *
@@ -159,16 +164,28 @@ export type SegmentHeaderResult =
   | { ok: true; firstSeq: number; headerSize: number }
   | { ok: false; reason: "short" | "magic" | "checksum" | "newer-version"; version?: number };
 
-/** Checks and reads a segment header from the first bytes of a file. */
+/** Bytes of the header a segment declares (bytes 10..11), for reading a newer version's whole header. */
+export function declaredHeaderSize(bytes: Uint8Array): number {
+  return bytes.length < 12 ? SEGMENT_HEADER_SIZE : bytes[10] | (bytes[11] << 8);
+}
+
+/**
+ * Checks and reads a segment header from the first bytes of a file (at least `declaredHeaderSize` of them when
+ * the version is newer than this code's).
+ */
 export function decodeSegmentHeader(bytes: Uint8Array): SegmentHeaderResult {
   if (bytes.length < SEGMENT_HEADER_SIZE) return { ok: false, reason: "short" };
   for (let i = 0; i < SEGMENT_MAGIC.length; i++) {
     if (bytes[i] !== SEGMENT_MAGIC[i]) return { ok: false, reason: "magic" };
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, SEGMENT_HEADER_SIZE);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const version = view.getUint16(8, true);
-  // A newer version may have changed the header's own layout, so refuse before trusting its checksum.
-  if (version > FORMAT_VERSION) return { ok: false, reason: "newer-version", version };
+  if (version > FORMAT_VERSION) {
+    // Only a header whose own checksum holds is a newer writer's; otherwise a flipped bit made it look newer.
+    const size = view.getUint16(10, true);
+    const intact = size >= 16 && size <= bytes.length && view.getUint32(size - 4, true) === crc32(bytes.subarray(0, size - 4));
+    return intact ? { ok: false, reason: "newer-version", version } : { ok: false, reason: "checksum" };
+  }
   if (view.getUint32(28, true) !== crc32(bytes.subarray(0, 28))) return { ok: false, reason: "checksum" };
   const headerSize = view.getUint16(10, true);
   if (version < 1 || headerSize !== SEGMENT_HEADER_SIZE) return { ok: false, reason: "checksum" };

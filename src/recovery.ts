@@ -11,7 +11,7 @@
  *   `recovery: "repair"` keeps the longest valid gapless prefix and moves everything after it to quarantine;
  *   `recovery: "strict"` throws WalCorruptionError and changes nothing.
  *
- * A newer format version, or `.wal` files that are not this log's segments, are refused in every mode.
+ * A newer format version, or a directory holding files the log did not make, is refused in every mode.
  *
  * @module
  */
@@ -22,7 +22,8 @@ import type { WalFile, WalFileSystem } from "./io/types.ts";
 import { SegmentScanner } from "./reader.ts";
 import { createSegment, listSegments, readSegmentHeader, TEMP_SUFFIX } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
-import { finishPendingTruncate } from "./truncate.ts";
+import { LOCK_FILE } from "./lock.ts";
+import { finishPendingTruncate, TRUNCATE_FILE } from "./truncate.ts";
 
 /** One thing recovery did to the files. */
 export interface RecoveryAction {
@@ -108,7 +109,7 @@ export function recoverLog(
   if (finished !== null) {
     report.actions.push({
       action: "finished-truncate",
-      file: fs.join(dir, "TRUNCATE"),
+      file: fs.join(dir, TRUNCATE_FILE),
       offset: 0,
       bytes: 0,
       recordsDropped: 0,
@@ -121,7 +122,7 @@ export function recoverLog(
     report.clean = report.actions.length === 0;
     return { segments: [createSegment(fs, dir, 1)], nextSeq: 1, report };
   }
-  refuseNewerOrForeign(fs, segments);
+  refuseNewerVersions(fs, segments);
 
   const last = segments.length - 1;
   let damage: Damage | null = null;
@@ -203,32 +204,42 @@ export function recoverLog(
   return { segments, nextSeq, report };
 }
 
-/** Refuses `.wal` files that are not named like this log's segments. */
+/** Whether a directory entry is one the log may own or an OS leaves behind. */
+function isLogFile(name: string): boolean {
+  return name === LOCK_FILE || name === TRUNCATE_FILE || name.endsWith(TEMP_SUFFIX) ||
+    (name.startsWith("quarantine-") && name.endsWith(".bin")) || name.startsWith(".") || name === "lost+found";
+}
+
+/**
+ * Refuses a directory that is not a log: a `.wal` file not named like a segment, or any file the log would not
+ * have made. A file named like a segment whose bytes are not a segment's is damage instead (repair moves it to
+ * quarantine; nothing is ever deleted).
+ */
 function refuseForeignFiles(fs: WalFileSystem, dir: string): void {
   for (const name of fs.list(dir)) {
-    if (name.endsWith(".wal") && parseSegmentName(name) === null) {
+    if (parseSegmentName(name) !== null || isLogFile(name)) continue;
+    if (name.endsWith(".wal")) {
       throw new WalFormatError(fs.join(dir, name), "a .wal file that is not named like a segment (20 digits + .wal)");
     }
+    throw new WalFormatError(dir, `not a log directory: it holds "${name}", which is none of the log's files`);
   }
 }
 
-/** Refuses a newer format version anywhere, and a directory none of whose segments is this format's. */
-function refuseNewerOrForeign(fs: WalFileSystem, segments: SegmentInfo[]): void {
-  let withMagic = 0;
+/** Refuses a segment of a newer format version, in every mode: repairing it would destroy a newer writer's log. */
+function refuseNewerVersions(fs: WalFileSystem, segments: SegmentInfo[]): void {
   for (const seg of segments) {
     const file = fs.openRead(seg.path);
     try {
       const header = readSegmentHeader(file);
       if (!header.ok && header.reason === "newer-version") {
-        throw new WalFormatError(seg.path, `format version ${header.version} is newer than ${FORMAT_VERSION}, the newest this library reads`);
+        throw new WalFormatError(
+          seg.path,
+          `format version ${header.version} is newer than ${FORMAT_VERSION}, the newest this library reads`,
+        );
       }
-      if (header.ok || header.reason !== "magic") withMagic++;
     } finally {
       file.close();
     }
-  }
-  if (withMagic === 0) {
-    throw new WalFormatError(segments[0].path, "not a write-ahead log segment (no segment starts with the magic bytes)");
   }
 }
 

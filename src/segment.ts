@@ -5,7 +5,15 @@
  * @module
  */
 
-import { decodeSegmentHeader, encodeSegmentHeader, parseSegmentName, SEGMENT_HEADER_SIZE, segmentName } from "./format.ts";
+import {
+  declaredHeaderSize,
+  decodeSegmentHeader,
+  encodeSegmentHeader,
+  FORMAT_VERSION,
+  parseSegmentName,
+  SEGMENT_HEADER_SIZE,
+  segmentName,
+} from "./format.ts";
 import type { SegmentHeaderResult } from "./format.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
 
@@ -34,8 +42,12 @@ export function listSegments(fs: WalFileSystem, dir: string): SegmentInfo[] {
 
 /** Reads and checks the header of an open segment. */
 export function readSegmentHeader(file: WalFile): SegmentHeaderResult {
-  const bytes = new Uint8Array(SEGMENT_HEADER_SIZE);
-  const n = file.read(bytes, 0);
+  let bytes = new Uint8Array(SEGMENT_HEADER_SIZE);
+  let n = file.read(bytes, 0);
+  if (n >= 12 && (bytes[8] | (bytes[9] << 8)) > FORMAT_VERSION && declaredHeaderSize(bytes) > n) {
+    bytes = new Uint8Array(declaredHeaderSize(bytes));
+    n = file.read(bytes, 0);
+  }
   return decodeSegmentHeader(bytes.subarray(0, n));
 }
 

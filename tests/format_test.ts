@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as zlib from "node:zlib";
 import crc32Package from "crc-32";
-import { WalFormatError, WriteAheadLog } from "../mod.ts";
+import { WalCorruptionError, WalFormatError, WriteAheadLog } from "../mod.ts";
 import { crc32 } from "../src/crc32.ts";
 import { RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, segmentName } from "../src/format.ts";
 import { segmentFiles, withTempDir } from "./helpers.ts";
@@ -122,7 +122,8 @@ test("a segment of a newer format version is refused in every mode, and left unt
       await wal.close();
       const [file] = segmentFiles(dir);
       const bytes = new Uint8Array(fs.readFileSync(file));
-      bytes[8] = 2; // version 2
+      bytes[8] = 2; // version 2, with its header checksum made valid as a newer writer would
+      new DataView(bytes.buffer).setUint32(28, crc32(bytes.subarray(0, 28)), true);
       fs.writeFileSync(file, bytes);
       await assert.rejects(WriteAheadLog.open(dir, options), (e: unknown) => {
         assert.ok(e instanceof WalFormatError);
@@ -134,10 +135,38 @@ test("a segment of a newer format version is refused in every mode, and left unt
   }
 });
 
-test("a directory that is not a log is refused", async () => {
+test("a version field damaged to read newer (its header checksum broken) is damage, not a newer format", async () => {
   await withTempDir(async (dir) => {
-    fs.writeFileSync(path.join(dir, "00000000000000000001.wal"), "this is not a WAL segment at all, just text");
-    await assert.rejects(WriteAheadLog.open(dir), WalFormatError);
+    const wal = await WriteAheadLog.open(dir, { maxFileSize: 4096 });
+    for (let i = 0; i < 40; i++) await wal.append("PUT", `k${i}`, "v".repeat(150));
+    await wal.close();
+    const files = segmentFiles(dir);
+    const bytes = new Uint8Array(fs.readFileSync(files[1]));
+    bytes[8] ^= 0x04; // version 1 -> 5, checksum now wrong
+    fs.writeFileSync(files[1], bytes);
+    await assert.rejects(WriteAheadLog.open(dir, { recovery: "strict" }), WalCorruptionError);
+    const repaired = await WriteAheadLog.open(dir);
+    const records = await repaired.replay();
+    assert.equal(records.length, Number(path.basename(files[1]).slice(0, 20)) - 1, "the first segment survives whole");
+    await repaired.close();
+  });
+});
+
+test("a directory that is not a log is refused; a segment-named foreign file is damage, kept in quarantine", async () => {
+  await withTempDir(async (dir) => {
+    fs.writeFileSync(path.join(dir, "notes.txt"), "someone else's directory");
+    await assert.rejects(WriteAheadLog.open(dir), (e: unknown) => e instanceof WalFormatError && /notes\.txt/.test(e.message));
+    assert.deepEqual(fs.readdirSync(dir), ["notes.txt"], "nothing was created");
+  });
+  await withTempDir(async (dir) => {
+    const foreign = path.join(dir, "00000000000000000001.wal");
+    fs.writeFileSync(foreign, "this is not a WAL segment at all, just text");
+    await assert.rejects(WriteAheadLog.open(dir, { recovery: "strict" }), WalCorruptionError);
+    const wal = await WriteAheadLog.open(dir);
+    const moved = wal.recovery.actions.find((a) => a.action === "quarantined-segment");
+    assert.ok(moved?.quarantineFile && fs.readFileSync(moved.quarantineFile, "utf8").startsWith("this is not"));
+    assert.equal(await wal.append("PUT", "k", "v"), 1);
+    await wal.close();
   });
   await withTempDir(async (dir) => {
     fs.writeFileSync(path.join(dir, "journal.wal"), "another program's file");
