@@ -60,9 +60,12 @@
  *
  * Reading a segment stops at the first of: end of file; fewer than 24 bytes left; a header whose lengths run past
  * the end of the file or exceed the maximum; a checksum mismatch; a seq other than the one expected; an unknown
- * kind or flag. Zero-filled space fails the checksum, so it ends the log too. On open, a stop in the newest
- * segment is a torn tail (the writer died mid-write): the bytes from the end of the last complete record or
- * COMMIT are copied to a quarantine file and cut. A stop anywhere else is damage (see `recovery.ts`).
+ * kind or flag. The writer preallocates the active segment with zeros (up to 1 MiB ahead, never past
+ * maxFileSize) so that an fdatasync need not grow the file; a record header of zeros with only zeros after it to
+ * the end of the file is that space, a clean end (open cuts it; `close()` and rotation trim it). On open, any
+ * other stop in the newest segment is a torn tail (the writer died mid-write): the bytes from the end of the last
+ * complete record or COMMIT are copied to a quarantine file and cut. A stop anywhere else is damage (see
+ * `recovery.ts`).
  *
  * # Pending truncate (`TRUNCATE`, 16 bytes)
  *

@@ -73,6 +73,8 @@ export class SegmentScanner {
   unitSeq: number;
   /** Batch members seen since the last complete unit. */
   pendingMembers = 0;
+  /** Where zeros running to the end of the section begin, once the scan ended on them (else -1). */
+  zerosFrom = -1;
 
   #file: WalFile;
   #end: number;
@@ -129,6 +131,27 @@ export class SegmentScanner {
     return this.#bufLen >= n;
   }
 
+  /** True if every byte from `pos` to the end of the section is zero. */
+  #zerosToEnd(pos: number): boolean {
+    const step = 64 * 1024;
+    for (let at = pos; at < this.#end; at += step) {
+      const n = Math.min(step, this.#end - at);
+      if (!this.#ensure(at, n)) return false;
+      const from = at - this.#bufStart;
+      const buf = this.#buf;
+      for (let i = from; i < from + n; i++) if (buf[i] !== 0) return false;
+    }
+    return true;
+  }
+
+  /** Ends the scan at preallocated zeros: a clean end, unless a batch is still open. */
+  #zeroEnd(): false {
+    if (this.pendingMembers > 0) return this.#fail("batch members without their COMMIT");
+    this.zerosFrom = this.#pos;
+    this.#pos = this.#end;
+    return false;
+  }
+
   #fail(reason: string): false {
     this.stop = { offset: this.#pos, seq: this.#expected, reason };
     return false;
@@ -142,9 +165,15 @@ export class SegmentScanner {
       if (this.pendingMembers > 0) return this.#fail("batch members without their COMMIT");
       return false;
     }
-    if (!this.#ensure(pos, RECORD_HEADER_SIZE)) return this.#fail("incomplete record header");
+    if (!this.#ensure(pos, RECORD_HEADER_SIZE)) {
+      return this.#zerosToEnd(pos) ? this.#zeroEnd() : this.#fail("incomplete record header");
+    }
     let at = pos - this.#bufStart;
     const view = this.#view;
+    // A zero header where a record should start: the writer's preallocated space, if zeros run to the end.
+    if (view.getUint32(at, true) === 0 && view.getUint32(at + 12, true) === 0 && this.#zerosToEnd(pos)) {
+      return this.#zeroEnd();
+    }
     const opLen = view.getUint16(at + 14, true);
     const keyLen = view.getUint32(at + 16, true);
     const valueLen = view.getUint32(at + 20, true);

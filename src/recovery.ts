@@ -17,7 +17,7 @@
  */
 
 import { WalCorruptionError, WalFormatError } from "./errors.ts";
-import { FORMAT_VERSION, parseSegmentName, RECORD_HEADER_SIZE } from "./format.ts";
+import { FORMAT_VERSION, parseSegmentName, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE } from "./format.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
 import { SegmentScanner } from "./reader.ts";
 import { createSegment, listSegments, readSegmentHeader, TEMP_SUFFIX } from "./segment.ts";
@@ -28,7 +28,7 @@ import { finishPendingTruncate, TRUNCATE_FILE } from "./truncate.ts";
 /** One thing recovery did to the files. */
 export interface RecoveryAction {
   /** What was done. */
-  action: "cut-tail" | "cut-damage" | "quarantined-segment" | "removed-temp-file" | "finished-truncate";
+  action: "cut-tail" | "cut-zeros" | "cut-damage" | "quarantined-segment" | "removed-temp-file" | "finished-truncate";
   /** The file it was done to (full path). */
   file: string;
   /** Offset in `file` from which bytes were cut (0 for whole files). */
@@ -62,6 +62,8 @@ export interface RecoveryReport {
 export interface RecoveredLog {
   segments: SegmentInfo[];
   nextSeq: number;
+  /** Where the last record of the newest segment ends. */
+  activeEnd: number;
   report: RecoveryReport;
 }
 
@@ -79,6 +81,10 @@ interface ScanResult {
   lastSeq: number;
   size: number;
   damage: Omit<Damage, "index" | "tail"> | null;
+  /** Where the last complete unit ends: the segment's valid end (preallocated zeros may follow). */
+  end: number;
+  /** Bytes of zeros after `end` (the writer's preallocated space, or writes that never reached the disk). */
+  zeros: number;
   /** Valid records found after the damage (0 for a torn tail). */
   validAfter: number;
 }
@@ -120,13 +126,15 @@ export function recoverLog(
   let segments = listSegments(fs, dir);
   if (segments.length === 0) {
     report.clean = report.actions.length === 0;
-    return { segments: [createSegment(fs, dir, 1)], nextSeq: 1, report };
+    return { segments: [createSegment(fs, dir, 1)], nextSeq: 1, activeEnd: SEGMENT_HEADER_SIZE, report };
   }
   refuseNewerVersions(fs, segments);
 
   const last = segments.length - 1;
   let damage: Damage | null = null;
   let lastSeq: number | null = segments[0].firstSeq - 1;
+  let lastEnd = SEGMENT_HEADER_SIZE;
+  const zeroTails: { index: number; end: number; zeros: number }[] = [];
   for (let i = 0; i <= last && damage === null; i++) {
     const seg = segments[i];
     const scanFully = options.verify === "full" || i === last;
@@ -162,6 +170,8 @@ export function recoverLog(
       report.segmentsVerified++;
       report.bytesVerified += result.size;
       lastSeq = result.lastSeq;
+      lastEnd = result.end;
+      if (result.zeros > 0) zeroTails.push({ index: i, end: result.end, zeros: result.zeros });
       if (result.damage !== null) {
         damage = { index: i, ...result.damage, tail: i === last && result.validAfter === 0 };
       }
@@ -175,6 +185,7 @@ export function recoverLog(
     throw new WalCorruptionError({ file: segments[damage.index].path, ...damage.location });
   }
   if (damage !== null) applyRepair(fs, dir, segments, damage, report);
+  for (const z of zeroTails) cutZeros(fs, segments[z.index], z.end, z.zeros, report);
   const keep = damage === null ? segments.length : damage.cut === 0 ? damage.index : damage.index + 1;
   segments = segments.slice(0, keep);
   // Tail-only verification that lost its newest segment: the new newest one must be read to know its end.
@@ -188,20 +199,23 @@ export function recoverLog(
       file.close();
     }
     lastSeq = result.lastSeq;
+    lastEnd = result.end;
     if (result.damage !== null) {
       applyRepair(fs, dir, segments, { index: keep - 1, ...result.damage, tail: true }, report);
     }
+    if (result.zeros > 0) cutZeros(fs, seg, result.end, result.zeros, report);
   }
   let nextSeq: number;
   if (keep === 0) {
     // Nothing valid is left; numbering resumes where the log's first segment said it started.
     nextSeq = originalFirstSeq;
     segments = [createSegment(fs, dir, nextSeq)];
+    lastEnd = SEGMENT_HEADER_SIZE;
   } else {
     nextSeq = (lastSeq ?? segments[keep - 1].firstSeq - 1) + 1;
   }
   report.clean = report.actions.length === 0;
-  return { segments, nextSeq, report };
+  return { segments, nextSeq, activeEnd: lastEnd, report };
 }
 
 /** Whether a directory entry is one the log may own or an OS leaves behind. */
@@ -260,9 +274,12 @@ function scan(file: WalFile, firstSeq: number): ScanResult {
   while (scanner.next());
   const stop = scanner.stop;
   const validAfter = stop === null ? 0 : validRecordsAfter(file, stop.offset, stop.seq, size);
-  if (stop === null) return { lastSeq: scanner.unitSeq, size, damage: null, validAfter: 0 };
+  const zeros = scanner.zerosFrom < 0 ? 0 : size - scanner.zerosFrom;
+  if (stop === null) return { lastSeq: scanner.unitSeq, end: scanner.unitEnd, zeros, size, damage: null, validAfter: 0 };
   return {
     lastSeq: scanner.unitSeq,
+    end: scanner.unitEnd,
+    zeros,
     size,
     damage: { cut: scanner.unitEnd, location: stop, droppedMembers: scanner.pendingMembers + validAfter },
     validAfter,
@@ -339,6 +356,28 @@ function quarantineSegment(fs: WalFileSystem, dir: string, seg: SegmentInfo, rep
   const path = fs.join(dir, quarantineName(seg.name, 0));
   fs.rename(seg.path, path);
   report.actions.push({ action: "quarantined-segment", file: seg.path, offset: 0, bytes: size, recordsDropped: records, reason, quarantineFile: path });
+}
+
+/**
+ * Cuts the zeros after a segment's last record: what a crash leaves of the writer's preallocated space (or of
+ * writes that never reached the disk). No copy is kept: the report's offset and length describe them wholly.
+ */
+function cutZeros(fs: WalFileSystem, seg: SegmentInfo, end: number, zeros: number, report: RecoveryReport): void {
+  const file = fs.openWrite(seg.path, { create: false });
+  try {
+    file.truncate(end);
+    file.datasync();
+  } finally {
+    file.close();
+  }
+  report.actions.push({
+    action: "cut-zeros",
+    file: seg.path,
+    offset: end,
+    bytes: zeros,
+    recordsDropped: 0,
+    reason: "zeros after the last record: the writer's preallocated space, or writes that never reached the disk",
+  });
 }
 
 function applyRepair(fs: WalFileSystem, dir: string, segments: SegmentInfo[], damage: Damage, report: RecoveryReport): void {

@@ -94,7 +94,7 @@ export class WriteAheadLog {
     const lock = acquireLock(fs, dir, owner);
     try {
       const recovered = recoverLog(fs, dir, resolved);
-      const writer = new LogWriter(fs, dir, recovered.segments, recovered.nextSeq, resolved);
+      const writer = new LogWriter(fs, dir, recovered.segments, recovered.nextSeq, recovered.activeEnd, resolved);
       wal = new WriteAheadLog(dir, fs, writer, lock, recovered.report, resolved);
       return wal;
     } catch (e) {

@@ -17,6 +17,10 @@ import { createSegment } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 import type { SyncMode } from "./options.ts";
 
+/** Zeros are preallocated this far ahead of the last record (never past maxFileSize). */
+const PREALLOCATE_BYTES = 1024 * 1024;
+const ZEROS = new Uint8Array(PREALLOCATE_BYTES);
+
 /** A value or a Uint8Array. */
 export type Value = string | Uint8Array;
 
@@ -76,7 +80,10 @@ export class LogWriter {
   #dir: string;
   #settings: WriterSettings;
   #file: WalFile;
-  #fileSize: number;
+  /** Where the next record goes in the active segment: the end of its last record. */
+  #writePos: number;
+  /** The active segment's size on disk: the records plus zeros preallocated after them. */
+  #allocated: number;
   #plannedSize: number;
   #enc = new RecordEncoder();
   #units: Unit[] = [];
@@ -86,7 +93,17 @@ export class LogWriter {
   #broken: WalError | null = null;
   #flushTask = () => this.flush();
 
-  constructor(fs: WalFileSystem, dir: string, segments: SegmentInfo[], nextSeq: number, settings: WriterSettings) {
+  /**
+   * @param activeEnd where the last record of the active segment ends (recovery found it; zeros may follow)
+   */
+  constructor(
+    fs: WalFileSystem,
+    dir: string,
+    segments: SegmentInfo[],
+    nextSeq: number,
+    activeEnd: number,
+    settings: WriterSettings,
+  ) {
     this.#fs = fs;
     this.#dir = dir;
     this.segments = segments;
@@ -94,8 +111,9 @@ export class LogWriter {
     this.#settings = settings;
     const active = segments[segments.length - 1];
     this.#file = fs.openWrite(active.path, { create: false });
-    this.#fileSize = this.#file.size();
-    this.#plannedSize = this.#fileSize;
+    this.#writePos = activeEnd;
+    this.#allocated = this.#file.size();
+    this.#plannedSize = activeEnd;
   }
 
   /** Why the writer refuses work, or null while it accepts it. */
@@ -186,8 +204,9 @@ export class LogWriter {
         if (!unit.rotate) continue;
         const start = i === 0 ? 0 : units[i - 1].end;
         written = this.#write(bytes, written, start);
-        // The old segment is made durable before the next one exists, so the log never has a durable
-        // segment after a non-durable one.
+        // The old segment loses its preallocated zeros and is made durable before the next one exists, so
+        // the log never has a durable segment after a non-durable one.
+        this.#trim();
         this.#datasync();
         for (; settled < i; settled++) units[settled].resolve(units[settled].seq);
         this.#rotate(unit.firstSeq);
@@ -212,12 +231,37 @@ export class LogWriter {
   }
 
   #write(bytes: Uint8Array, from: number, to: number): number {
-    if (to > from) {
-      this.stats.writes++;
-      this.#file.append(bytes.subarray(from, to));
-      this.#fileSize += to - from;
+    if (to <= from) return to;
+    this.stats.writes++;
+    this.#file.writeAt(bytes.subarray(from, to), this.#writePos);
+    this.#writePos += to - from;
+    if (this.#writePos > this.#allocated) {
+      this.#allocated = this.#writePos;
+      this.#preallocate();
     }
     return to;
+  }
+
+  /**
+   * Extends the active segment with zeros, so that the next records overwrite blocks that already exist and an
+   * fdatasync of them need not update the file's size (measured: ~1.5x the syncs per second of appending).
+   * Recovery reads zeros after the last record as the end of the log.
+   */
+  #preallocate(): void {
+    const target = Math.min(this.#allocated + PREALLOCATE_BYTES, this.#settings.maxFileSize);
+    while (this.#allocated < target) {
+      const n = Math.min(ZEROS.length, target - this.#allocated);
+      this.#file.append(ZEROS.subarray(0, n));
+      this.#allocated += n;
+    }
+  }
+
+  /** Cuts the preallocated zeros off the active segment (before it is sealed or closed). */
+  #trim(): void {
+    if (this.#allocated > this.#writePos) {
+      this.#file.truncate(this.#writePos);
+      this.#allocated = this.#writePos;
+    }
   }
 
   #datasync(): void {
@@ -252,7 +296,8 @@ export class LogWriter {
     const file = this.#fs.openWrite(segment.path, { create: false });
     this.#file.close();
     this.#file = file;
-    this.#fileSize = SEGMENT_HEADER_SIZE;
+    this.#writePos = SEGMENT_HEADER_SIZE;
+    this.#allocated = SEGMENT_HEADER_SIZE;
     this.segments.push(segment);
   }
 
@@ -284,23 +329,32 @@ export class LogWriter {
     this.#file.close();
     const active = this.segments[this.segments.length - 1];
     this.#file = this.#fs.openWrite(active.path, { create: false });
-    this.#fileSize = this.#file.size();
-    this.#plannedSize = this.#fileSize;
+    this.#writePos = this.#file.size();
+    this.#allocated = this.#writePos;
+    this.#plannedSize = this.#writePos;
   }
 
-  /** Size of the active segment as written so far (what a reader may read up to). */
+  /** Bytes of the active segment holding records (what a reader may read up to). */
   get activeSize(): number {
-    return this.#fileSize;
+    return this.#writePos;
   }
 
-  /** Flushes, syncs and releases the file. Throws the OS error if the last flush or sync fails. */
+  /** Flushes, trims, syncs and releases the file. Throws the OS error if the last flush or sync fails. */
   close(): void {
     try {
       if (this.#broken === null) {
-        this.sync();
-      } else if (!(this.#broken instanceof WalFailedError)) {
-        // Refused for damage found by a read: what was written before is still good and gets its fdatasync.
-        this.#datasync();
+        this.flush();
+        if (this.#broken !== null) throw this.#broken;
+      }
+      // Also when refused for damage a read found: what was written before is good and gets its fdatasync.
+      if (!(this.#broken instanceof WalFailedError)) {
+        try {
+          this.#trim();
+          this.#datasync();
+        } catch (error) {
+          this.#broken = new WalFailedError(error);
+          throw error;
+        }
       }
     } finally {
       if (this.#timer !== undefined) clearTimeout(this.#timer);

@@ -24,6 +24,7 @@ function countingFs(base: WalFileSystem): { fs: WalFileSystem; datasyncs: () => 
       const file = base.openWrite(p, o);
       return {
         append: (d) => file.append(d),
+        writeAt: (d, at) => file.writeAt(d, at),
         read: (i, p2) => file.read(i, p2),
         datasync() {
           datasyncs++;
@@ -352,5 +353,28 @@ test("a flipped length field mid-newest-segment is damage, not a torn tail: stri
     assert.ok(cut, JSON.stringify(repaired.recovery.actions));
     assert.equal(cut.recordsDropped, 6, "seqs 5..10 were valid and left the log");
     await repaired.close();
+  });
+});
+
+test("segments are preallocated while open, trimmed on close, and a crash's zeros are cut and reported", async () => {
+  await withTempDir(async (dir) => {
+    const wal = await WriteAheadLog.open(dir, { maxFileSize: 8 * 1024 * 1024 });
+    for (let i = 0; i < 10; i++) await wal.append("PUT", `k${i}`, "v".repeat(100));
+    const [file] = segmentFiles(dir);
+    const dataEnd = 32 + 10 * (24 + 3 + 2 + 100);
+    assert.ok(fs.statSync(file).size > dataEnd, "zeros were preallocated after the records");
+    // Abandon the handle as a crash would; the new handle finds the zeros, cuts and reports them.
+    const reopened = await WriteAheadLog.open(dir);
+    const cut = reopened.recovery.actions.find((a) => a.action === "cut-zeros");
+    assert.ok(cut, JSON.stringify(reopened.recovery.actions));
+    assert.equal(cut.offset, dataEnd);
+    assert.equal(fs.statSync(file).size, dataEnd);
+    assert.equal((await reopened.replay()).length, 10);
+    assert.equal(await reopened.append("PUT", "after", "1"), 11);
+    await reopened.close();
+    assert.equal(fs.statSync(file).size, dataEnd + 24 + 3 + 5 + 1, "close trims the preallocation");
+    const clean = await WriteAheadLog.open(dir);
+    assert.equal(clean.recovery.clean, true);
+    await clean.close();
   });
 });

@@ -5,8 +5,14 @@ import * as fs from "node:fs";
 import { MAX_PAYLOAD_BYTES, WalClosedError, WalInvalidArgumentError, WriteAheadLog } from "../mod.ts";
 import { segmentFiles, withTempDir } from "./helpers.ts";
 
+/** The segments' bytes without the zeros the writer preallocates after the last record (no record here ends in 0). */
 function snapshot(dir: string): string {
-  return segmentFiles(dir).map((f) => Buffer.from(fs.readFileSync(f)).toString("base64")).join("|");
+  return segmentFiles(dir).map((f) => {
+    const bytes = new Uint8Array(fs.readFileSync(f));
+    let end = bytes.length;
+    while (end > 0 && bytes[end - 1] === 0) end--;
+    return Buffer.from(bytes.subarray(0, end)).toString("base64");
+  }).join("|");
 }
 
 type Call = [label: string, argument: string, run: (wal: WriteAheadLog) => Promise<unknown>];

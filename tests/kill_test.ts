@@ -260,12 +260,12 @@ for (const [index, runtime] of RUNTIMES.entries()) {
       appends += printed.appends;
       batches += printed.batches;
 
-      // strict: a kill leaves at most a torn tail; any other damage must make open fail here.
+      // strict: a kill leaves at most a torn tail and preallocated zeros; any other damage must make open fail here.
       const wal = await WriteAheadLog.open(dir, { syncMode: "sync", recovery: "strict" });
       try {
         for (const action of wal.recovery.actions) {
           assert.ok(
-            action.action === "cut-tail" || action.action === "removed-temp-file",
+            action.action === "cut-tail" || action.action === "cut-zeros" || action.action === "removed-temp-file",
             `${where}: a kill cannot explain recovery action ${JSON.stringify(action)}`,
           );
         }

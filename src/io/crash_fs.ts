@@ -7,7 +7,7 @@
  * disk as a new, independent `CrashFileSystem` that a log can be opened on.
  *
  * The durability model (deliberately at least as harsh as ext4/xfs with default options):
- * - A file's content is durable up to its last `datasync`. Its later appends and truncates (in order) may survive
+ * - A file's content is durable up to its last `datasync`. Its later writes and truncates (in order) may survive
  *   in any prefix: all lost, all kept, or torn at any byte; a torn tail may also be followed by zero bytes (the
  *   size reached the disk, the data did not). A truncate counts as one unit of that prefix.
  * - A directory's entries are durable up to its last `syncDir`. Each later creation, rename or removal in it may
@@ -40,6 +40,7 @@ import type { OpenWriteOptions, WalFile, WalFileSystem } from "./types.ts";
 export type CrashEvent =
   | { op: "create"; path: string; inode: number }
   | { op: "append"; path: string; inode: number; data: Uint8Array }
+  | { op: "write"; path: string; inode: number; position: number; data: Uint8Array }
   | { op: "truncate"; path: string; inode: number; length: number }
   | { op: "datasync"; path: string; inode: number }
   | { op: "rename"; path: string; to: string; inode: number }
@@ -49,7 +50,7 @@ export type CrashEvent =
 
 /** A fault to inject: the `nth` matching call (1-based, counted from `inject`) throws an error with `code`. */
 export interface Fault {
-  /** Which call fails. */
+  /** Which call fails ("append" counts positional writes too). */
   op: "append" | "datasync";
   /** The nth matching call fails (1 = the next one). */
   nth: number;
@@ -75,7 +76,7 @@ export interface CrashFileSystemOptions {
 export interface UnsyncedFile {
   /** The file (the path it was last written by). */
   path: string;
-  /** Units of unsynced change: bytes of unsynced appends plus one per unsynced truncate. */
+  /** Units of unsynced change: bytes of unsynced writes plus one per unsynced truncate. */
   units: number;
 }
 
@@ -129,6 +130,12 @@ class Inode {
     this.data.set(bytes, this.size);
     this.size += bytes.length;
   }
+  writeAt(position: number, bytes: Uint8Array): void {
+    if (position > this.size) this.write(new Uint8Array(position - this.size));
+    const overlap = Math.min(bytes.length, this.size - position);
+    this.data.set(bytes.subarray(0, overlap), position);
+    if (overlap < bytes.length) this.write(bytes.subarray(overlap));
+  }
   cut(length: number): void {
     if (length > this.size) this.write(new Uint8Array(length - this.size));
     else this.data.fill(0, length, this.size); // so that a later extension reads zeros
@@ -139,7 +146,7 @@ class Inode {
   }
 }
 
-type FileOp = Extract<CrashEvent, { op: "append" | "truncate" }>;
+type FileOp = Extract<CrashEvent, { op: "append" | "write" | "truncate" }>;
 type DirOp = Extract<CrashEvent, { op: "create" | "rename" | "remove" }>;
 
 function splitPath(path: string): [string, string] {
@@ -267,6 +274,7 @@ export class CrashFileSystem implements WalFileSystem {
           dirOf(splitPath(e.path)[0]).ops.push(e);
           break;
         case "append":
+        case "write":
         case "truncate": {
           const f = files.get(e.inode)!;
           f.ops.push(e);
@@ -337,6 +345,20 @@ export class CrashFileSystem implements WalFileSystem {
         if (fault !== undefined) {
           this.history.push({ op: "failed", path, call: "append", code: fault.code });
           throw fsError(fault.code, "write", path);
+        }
+      },
+      writeAt: (data, position) => {
+        readOnly("pwrite");
+        if (position > inode.size) throw fsError("EINVAL", "pwrite past the end", path);
+        const fault = this.#fault("append", path);
+        const bytes = data.slice(0, fault === undefined ? data.length : Math.min(fault.partial ?? 0, data.length));
+        if (bytes.length > 0) {
+          this.history.push({ op: "write", path, inode: inode.id, position, data: bytes });
+          inode.writeAt(position, bytes);
+        }
+        if (fault !== undefined) {
+          this.history.push({ op: "failed", path, call: "append", code: fault.code });
+          throw fsError(fault.code, "pwrite", path);
         }
       },
       read: (into, position) => {
@@ -412,7 +434,7 @@ export class CrashFileSystem implements WalFileSystem {
     return this.#file(p, this.#lookup(p, "open"), false);
   }
 
-  /** Opens a file for appending, creating it as asked. */
+  /** Opens a file for writing, creating it as asked. */
   openWrite(path: string, options: OpenWriteOptions): WalFile {
     const p = normalize(path);
     const [dir, name] = splitPath(p);
@@ -507,7 +529,8 @@ export class CrashState {
       if (f.synced === f.ops.length) continue;
       let units = 0;
       for (let i = f.synced; i < f.ops.length; i++) {
-        units += f.ops[i].op === "append" ? (f.ops[i] as { data: Uint8Array }).data.length : 1;
+        const op = f.ops[i];
+        units += op.op === "truncate" ? 1 : op.data.length;
       }
       this.#unsyncedIndex.set(id, unsynced.length);
       unsynced.push({ path: f.path, units });
@@ -605,12 +628,14 @@ export class CrashState {
     let budget = keep;
     for (let i = f.synced; i < f.ops.length && budget > 0; i++) {
       const op = f.ops[i];
-      if (op.op === "append" && op.data.length > budget) {
-        inode.write(op.data.subarray(0, budget));
+      if (op.op !== "truncate" && op.data.length > budget) {
+        // Torn: only the first bytes of this write reached the disk.
+        if (op.op === "append") inode.write(op.data.subarray(0, budget));
+        else inode.writeAt(op.position, op.data.subarray(0, budget));
         break;
       }
       applyFileOp(inode, op);
-      budget -= op.op === "append" ? op.data.length : 1;
+      budget -= op.op === "truncate" ? 1 : op.data.length;
     }
     // The size reached the disk but the data did not: zeros where the lost bytes were.
     if (zeros > 0) inode.write(new Uint8Array(zeros));
@@ -620,6 +645,7 @@ export class CrashState {
 
 function applyFileOp(inode: Inode, op: FileOp): void {
   if (op.op === "append") inode.write(op.data);
+  else if (op.op === "write") inode.writeAt(op.position, op.data);
   else inode.cut(op.length);
 }
 

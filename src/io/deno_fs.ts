@@ -47,20 +47,40 @@ function deno(): DenoApi {
 
 class DenoWalFile implements WalFile {
   #file: DenoFile;
+  #end: number;
+  // The file's cursor as this handle last left it: sequential writes need no seek.
+  #cursor = 0;
   constructor(file: DenoFile) {
     this.#file = file;
+    this.#end = file.statSync().size;
+  }
+  #seek(position: number): void {
+    if (position !== this.#cursor) this.#cursor = this.#file.seekSync(position, SEEK_START);
   }
   append(data: Uint8Array): void {
+    this.writeAt(data, this.#end);
+  }
+  writeAt(data: Uint8Array, position: number): void {
+    this.#seek(position);
     let done = 0;
-    while (done < data.length) done += this.#file.writeSync(data.subarray(done));
+    try {
+      while (done < data.length) done += this.#file.writeSync(data.subarray(done));
+    } finally {
+      this.#cursor = position + done;
+      if (this.#cursor > this.#end) this.#end = this.#cursor;
+    }
   }
   read(into: Uint8Array, position: number): number {
-    this.#file.seekSync(position, SEEK_START);
+    this.#seek(position);
     let done = 0;
-    while (done < into.length) {
-      const n = this.#file.readSync(into.subarray(done));
-      if (n === null || n === 0) break;
-      done += n;
+    try {
+      while (done < into.length) {
+        const n = this.#file.readSync(into.subarray(done));
+        if (n === null || n === 0) break;
+        done += n;
+      }
+    } finally {
+      this.#cursor = position + done;
     }
     return done;
   }
@@ -72,6 +92,7 @@ class DenoWalFile implements WalFile {
   }
   truncate(length: number): void {
     this.#file.truncateSync(length);
+    this.#end = length;
   }
   close(): void {
     this.#file.close();
@@ -100,8 +121,8 @@ export function createDenoFileSystem(): WalFileSystem {
     openRead: (p) => new DenoWalFile(D.openSync(p, { read: true })),
     openWrite(p: string, options: OpenWriteOptions) {
       const flags: Record<string, boolean> = options.exclusive
-        ? { write: true, append: true, createNew: true }
-        : { write: true, append: true, create: options.create };
+        ? { read: true, write: true, createNew: true }
+        : { read: true, write: true, create: options.create };
       return new DenoWalFile(D.openSync(p, flags));
     },
     readFile: (p) => D.readFileSync(p),

@@ -14,15 +14,22 @@ const isWindows = process.platform === "win32";
 
 class NodeFile implements WalFile {
   #fd: number;
+  // Where append writes: handles are opened without O_APPEND, because Linux ignores pwrite's position under it.
+  #end: number;
   constructor(fd: number) {
     this.#fd = fd;
+    this.#end = fs.fstatSync(fd).size;
   }
   append(data: Uint8Array): void {
+    this.writeAt(data, this.#end);
+  }
+  writeAt(data: Uint8Array, position: number): void {
     let done = 0;
     while (done < data.length) {
-      // position null: the OS appends (O_APPEND); a short write is continued, never treated as success.
-      done += fs.writeSync(this.#fd, data, done, data.length - done, null);
+      // A short write is continued, never treated as success.
+      done += fs.writeSync(this.#fd, data, done, data.length - done, position + done);
     }
+    if (position + done > this.#end) this.#end = position + done;
   }
   read(into: Uint8Array, position: number): number {
     let done = 0;
@@ -41,6 +48,7 @@ class NodeFile implements WalFile {
   }
   truncate(length: number): void {
     fs.ftruncateSync(this.#fd, length);
+    this.#end = length;
   }
   close(): void {
     fs.closeSync(this.#fd);
@@ -56,8 +64,9 @@ export const nodeFileSystem: WalFileSystem = {
   exists: (p) => fs.existsSync(p),
   openRead: (p) => new NodeFile(fs.openSync(p, "r")),
   openWrite(p: string, options: OpenWriteOptions) {
-    const flags = options.exclusive ? "ax" : options.create ? "a" : fs.constants.O_WRONLY | fs.constants.O_APPEND;
-    return new NodeFile(fs.openSync(p, flags));
+    const { O_RDWR, O_CREAT, O_EXCL } = fs.constants;
+    const flags = O_RDWR | (options.exclusive ? O_CREAT | O_EXCL : options.create ? O_CREAT : 0);
+    return new NodeFile(fs.openSync(p, flags, 0o644));
   },
   readFile: (p) => new Uint8Array(fs.readFileSync(p)),
   rename: (from, to) => fs.renameSync(from, to),

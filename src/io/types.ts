@@ -9,10 +9,12 @@
  * @module
  */
 
-/** An open file. Writes always go to the end; reads take a position. */
+/** An open file. */
 export interface WalFile {
   /** Writes every byte of `data` at the end of the file, or throws. */
   append(data: Uint8Array): void;
+  /** Writes every byte of `data` at `position` (at most the file's size), or throws. */
+  writeAt(data: Uint8Array, position: number): void;
   /** Reads up to `into.length` bytes from `position`; returns how many were read (fewer only at end of file). */
   read(into: Uint8Array, position: number): number;
   /** Makes the file's data (and the size needed to read it) durable: fdatasync. */
@@ -47,7 +49,7 @@ export interface WalFileSystem {
   exists(path: string): boolean;
   /** Opens an existing file for reading. */
   openRead(path: string): WalFile;
-  /** Opens a file for appending. */
+  /** Opens a file for writing (and reading), without truncating it. */
   openWrite(path: string, options: OpenWriteOptions): WalFile;
   /** Reads a whole (small) file. */
   readFile(path: string): Uint8Array;
