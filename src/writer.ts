@@ -237,7 +237,7 @@ export class LogWriter {
     this.#writePos += to - from;
     if (this.#writePos > this.#allocated) {
       this.#allocated = this.#writePos;
-      this.#preallocate();
+      if (this.#settings.syncMode === "sync") this.#preallocate();
     }
     return to;
   }
@@ -245,7 +245,9 @@ export class LogWriter {
   /**
    * Extends the active segment with zeros, so that the next records overwrite blocks that already exist and an
    * fdatasync of them need not update the file's size (measured: ~1.5x the syncs per second of appending).
-   * Recovery reads zeros after the last record as the end of the log.
+   * Only in "sync" mode: without an fdatasync per group it buys nothing, and overwriting cached pages costs
+   * ~25 % more per write than appending (measured on all three runtimes). Recovery reads zeros after the last
+   * record as the end of the log.
    */
   #preallocate(): void {
     const target = Math.min(this.#allocated + PREALLOCATE_BYTES, this.#settings.maxFileSize);
