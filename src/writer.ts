@@ -92,6 +92,11 @@ export class LogWriter {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #broken: WalError | null = null;
   #flushTask = () => this.flush();
+  /** True from a `#writeNow` until the end of that turn of the event loop. */
+  #turnBusy = false;
+  #endTurn = () => {
+    this.#turnBusy = false;
+  };
 
   /**
    * @param activeEnd where the last record of the active segment ends (recovery found it; zeros may follow)
@@ -127,13 +132,45 @@ export class LogWriter {
     this.#rejectQueued(error);
   }
 
-  /** Queues one standalone record. */
+  /** Queues one standalone record (or, see `#writeNow`, writes it at once). */
   append(opType: string, key: string, value: Value): Promise<number> {
     const start = this.#enc.length;
     const seq = this.nextSeq;
     this.#enc.data(seq, opType, key, value, false);
     this.nextSeq = seq + 1;
+    if (start === 0 && !this.#turnBusy && this.#settings.syncMode !== "sync") {
+      const size = this.#enc.length;
+      if (this.#plannedSize + size <= this.#settings.maxFileSize) return this.#writeNow(seq, size);
+    }
     return this.#queue(start, seq, seq, 1, false);
+  }
+
+  /**
+   * The "batch"/"none" fast path for the first append of a turn of the event loop when nothing is queued: the
+   * record goes to the OS now and the promise is born resolved, which saves the deferred flush (~25 % of the
+   * cost of an awaited append). Later appends of the same turn queue as usual and go out together, so
+   * pipelined appends still share one write. Not in "sync" mode: there an fdatasync per first append would
+   * split every group in two.
+   */
+  #writeNow(seq: number, size: number): Promise<number> {
+    this.#turnBusy = true;
+    queueMicrotask(this.#endTurn);
+    this.#plannedSize += size;
+    try {
+      this.#write(this.#enc.bytes, 0, size);
+      this.#enc.rewind(0);
+      this.stats.groups++;
+      this.#unsynced++;
+      if (this.#settings.syncMode === "batch") {
+        if (this.#unsynced >= this.#settings.batchSyncCount) this.#datasync();
+        else this.#armTimer();
+      }
+    } catch (error) {
+      this.#enc.rewind(0);
+      this.#broken ??= new WalFailedError(error);
+      return Promise.reject(error);
+    }
+    return Promise.resolve(seq);
   }
 
   /** Queues a batch: its members and their COMMIT, all in one unit. Resolves to the COMMIT's seq. */
