@@ -1,13 +1,14 @@
 /**
  * CRC-32 (IEEE 802.3, the zlib/PNG polynomial) of a byte range.
  *
- * Uses `node:zlib`'s native `crc32` where the runtime has it (Node >= 22.2, Bun, Deno 2) and the `crc-32` package
- * otherwise; both give the same values, which `crc32_test.ts` checks.
+ * Uses Bun's `Bun.hash.crc32` on Bun, `node:zlib`'s native `crc32` where the runtime has it (Node >= 22.2,
+ * Deno 2), and the `crc-32` package otherwise; all give the same values, which `tests/format_test.ts` checks.
  *
  * @module
  */
 
 import * as zlib from "node:zlib";
+import { bunCrc32 } from "./io/runtime.ts";
 
 type Crc32Fn = (data: Uint8Array) => number;
 
@@ -23,4 +24,4 @@ const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, seed?: number) => numb
 export const crc32IsNative: boolean = typeof nativeCrc32 === "function";
 
 /** The checksum of `data` as an unsigned 32-bit integer. */
-export const crc32: Crc32Fn = crc32IsNative ? (data) => nativeCrc32!(data) : await loadFallback();
+export const crc32: Crc32Fn = bunCrc32 ?? (crc32IsNative ? (data) => nativeCrc32!(data) : await loadFallback());

@@ -8,9 +8,11 @@
 import { WalCorruptionError } from "./errors.ts";
 import { FLAG_BATCH, KIND_CHECKPOINT, KIND_COMMIT } from "./format.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
-import { SegmentScanner } from "./reader.ts";
+import { ReadBuffer, SegmentScanner } from "./reader.ts";
 import type { WalRecord } from "./reader.ts";
 import type { SegmentInfo } from "./segment.ts";
+
+const CHUNK_BYTES = 4 * 1024 * 1024;
 
 /** A position in the log that hands out records in chunks. Call `close()` if it is dropped before the end. */
 export class LogCursor {
@@ -24,6 +26,7 @@ export class LogCursor {
   #file: WalFile | null = null;
   #scanner: SegmentScanner | null = null;
   #pending: WalRecord[] = [];
+  #chunk: ReadBuffer | null = null;
 
   /**
    * @param segments the segments as they were when the read began (the cursor keeps its own copy)
@@ -82,7 +85,11 @@ export class LogCursor {
     const file = this.#fs.openRead(seg.path);
     this.#file = file;
     const last = this.#index === this.#segments.length - 1;
-    this.#scanner = new SegmentScanner(file, seg.firstSeq, last ? this.#activeEnd : file.size());
+    const end = last ? this.#activeEnd : file.size();
+    // One chunk for every segment this cursor reads (sized down for a one-segment log smaller than a chunk).
+    const size = this.#segments.length - this.#index > 1 ? CHUNK_BYTES : Math.min(CHUNK_BYTES, Math.max(4096, end));
+    this.#chunk ??= new ReadBuffer(size);
+    this.#scanner = new SegmentScanner(file, seg.firstSeq, end, undefined, this.#chunk);
     return this.#scanner;
   }
 

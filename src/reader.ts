@@ -39,6 +39,32 @@ export interface WalRecord {
 
 const CHUNK_SIZE = 4 * 1024 * 1024;
 
+/**
+ * A read chunk that scanners use one after another (never two at once): a cursor or an open keeps one for all
+ * the segments it reads, so that reading a log allocates one chunk, not one per segment.
+ */
+export class ReadBuffer {
+  /** The bytes. */
+  bytes: Uint8Array;
+  /** A DataView of `bytes`. */
+  view: DataView;
+  /** A Buffer over `bytes`: its utf8 slice is 2x faster than TextDecoder on all three runtimes. */
+  text: Buffer;
+  constructor(size = CHUNK_SIZE) {
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
+    this.text = Buffer.from(this.bytes.buffer, 0, size);
+  }
+  /** Replaces the bytes with a larger array holding `kept` bytes copied from `keepFrom`. */
+  grow(size: number, keepFrom: number, kept: number): void {
+    const bigger = new Uint8Array(size);
+    if (kept > 0) bigger.set(this.bytes.subarray(keepFrom, keepFrom + kept));
+    this.bytes = bigger;
+    this.view = new DataView(bigger.buffer);
+    this.text = Buffer.from(bigger.buffer, 0, size);
+  }
+}
+
 /** Why a scan stopped before the end of the bytes it was given. */
 export interface ScanStop {
   /** File offset of the record (or header) that could not be used. */
@@ -78,9 +104,10 @@ export class SegmentScanner {
 
   #file: WalFile;
   #end: number;
+  #rb: ReadBuffer;
+  // Copies of #rb's fields, refreshed when it grows: the hot loop reads them once per record.
   #buf: Uint8Array;
   #view: DataView;
-  // The same bytes as #buf: Buffer's utf8 slice is 2x faster than TextDecoder on all three runtimes.
   #text: Buffer;
   #bufStart = 0; // file offset of #buf[0]
   #bufLen = 0;
@@ -93,13 +120,15 @@ export class SegmentScanner {
    * @param firstSeq the seq its first record must have
    * @param end file offset to stop at (the file's size, or less to ignore bytes written after a read began)
    * @param start file offset of the first record to read (default: just after the segment header)
+   * @param chunk a read buffer to use (and grow) instead of allocating one
    */
-  constructor(file: WalFile, firstSeq: number, end: number, start = SEGMENT_HEADER_SIZE) {
+  constructor(file: WalFile, firstSeq: number, end: number, start = SEGMENT_HEADER_SIZE, chunk?: ReadBuffer) {
     this.#file = file;
     this.#end = end;
-    this.#buf = new Uint8Array(Math.min(CHUNK_SIZE, Math.max(end, 64 * 1024)));
-    this.#view = new DataView(this.#buf.buffer);
-    this.#text = Buffer.from(this.#buf.buffer, 0, this.#buf.length);
+    this.#rb = chunk ?? new ReadBuffer(Math.min(CHUNK_SIZE, Math.max(end - start, 4096)));
+    this.#buf = this.#rb.bytes;
+    this.#view = this.#rb.view;
+    this.#text = this.#rb.text;
     this.#pos = start;
     this.#bufStart = start;
     this.#expected = firstSeq;
@@ -116,11 +145,10 @@ export class SegmentScanner {
     const keepFrom = pos - this.#bufStart;
     const kept = keepFrom >= 0 && keepFrom < this.#bufLen ? this.#bufLen - keepFrom : 0;
     if (n > this.#buf.length) {
-      const bigger = new Uint8Array(n);
-      if (kept > 0) bigger.set(this.#buf.subarray(keepFrom, keepFrom + kept));
-      this.#buf = bigger;
-      this.#view = new DataView(bigger.buffer);
-      this.#text = Buffer.from(bigger.buffer, 0, bigger.length);
+      this.#rb.grow(n, keepFrom, kept);
+      this.#buf = this.#rb.bytes;
+      this.#view = this.#rb.view;
+      this.#text = this.#rb.text;
     } else if (kept > 0) {
       this.#buf.copyWithin(0, keepFrom, keepFrom + kept);
     }

@@ -19,7 +19,7 @@
 import { WalCorruptionError, WalFormatError } from "./errors.ts";
 import { FORMAT_VERSION, parseSegmentName, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE } from "./format.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
-import { SegmentScanner } from "./reader.ts";
+import { ReadBuffer, SegmentScanner } from "./reader.ts";
 import { createSegment, listSegments, readSegmentHeader, TEMP_SUFFIX } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 import { LOCK_FILE } from "./lock.ts";
@@ -131,6 +131,8 @@ export function recoverLog(
   refuseNewerVersions(fs, segments);
 
   const last = segments.length - 1;
+  // One read chunk for the whole open, as large as the largest segment read, at most 4 MiB.
+  const chunk = new ReadBuffer(4096);
   let damage: Damage | null = null;
   let lastSeq: number | null = segments[0].firstSeq - 1;
   let lastEnd = SEGMENT_HEADER_SIZE;
@@ -166,7 +168,7 @@ export function recoverLog(
         lastSeq = null;
         continue;
       }
-      const result = scan(file, seg.firstSeq);
+      const result = scan(file, seg.firstSeq, chunk);
       report.segmentsVerified++;
       report.bytesVerified += result.size;
       lastSeq = result.lastSeq;
@@ -194,7 +196,7 @@ export function recoverLog(
     const file = fs.openRead(seg.path);
     let result: ScanResult;
     try {
-      result = scan(file, seg.firstSeq);
+      result = scan(file, seg.firstSeq, chunk);
     } finally {
       file.close();
     }
@@ -268,9 +270,11 @@ function checkHeader(file: WalFile, seg: SegmentInfo): string | null {
 }
 
 /** Reads every record of a segment; says where the valid part ends and whether damage has valid records after it. */
-function scan(file: WalFile, firstSeq: number): ScanResult {
+function scan(file: WalFile, firstSeq: number, chunk: ReadBuffer): ScanResult {
   const size = file.size();
-  const scanner = new SegmentScanner(file, firstSeq, size);
+  const want = Math.min(4 * 1024 * 1024, size);
+  if (chunk.bytes.length < want) chunk.grow(want, 0, 0);
+  const scanner = new SegmentScanner(file, firstSeq, size, undefined, chunk);
   while (scanner.next());
   const stop = scanner.stop;
   const validAfter = stop === null ? 0 : validRecordsAfter(file, stop.offset, stop.seq, size);
