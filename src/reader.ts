@@ -38,6 +38,8 @@ export interface WalRecord {
 }
 
 const CHUNK_SIZE = 4 * 1024 * 1024;
+/** Records this large get an array of their own (see `#loadLarge`). */
+const LARGE_RECORD = 32 * 1024;
 
 /**
  * A read chunk that scanners use one after another (never two at once): a cursor or an open keeps one for all
@@ -113,7 +115,14 @@ export class SegmentScanner {
   #bufLen = 0;
   #pos: number; // file offset of the next record
   #expected: number;
-  #recStart = 0; // index in #buf of the current record
+  #recStart = 0; // index in #cur of the current record
+  // Where the current record's bytes are: the chunk, or (for a large record) an array of its own.
+  #cur: Uint8Array;
+  #curView: DataView;
+  #curText: Buffer;
+  // How much a refill reads beyond what is needed: the chunk, or one page after a large record (whose payload
+  // is read straight into its own array, so that it is not copied twice).
+  #readAhead = CHUNK_SIZE;
 
   /**
    * @param file an open segment
@@ -129,6 +138,9 @@ export class SegmentScanner {
     this.#buf = this.#rb.bytes;
     this.#view = this.#rb.view;
     this.#text = this.#rb.text;
+    this.#cur = this.#buf;
+    this.#curView = this.#view;
+    this.#curText = this.#text;
     this.#pos = start;
     this.#bufStart = start;
     this.#expected = firstSeq;
@@ -153,7 +165,7 @@ export class SegmentScanner {
       this.#buf.copyWithin(0, keepFrom, keepFrom + kept);
     }
     this.#bufStart = pos;
-    const want = Math.min(this.#buf.length - kept, this.#end - (pos + kept));
+    const want = Math.min(this.#buf.length - kept, this.#end - (pos + kept), Math.max(n - kept, this.#readAhead));
     const got = this.#file.read(this.#buf.subarray(kept, kept + want), pos + kept);
     this.#bufLen = kept + got;
     return this.#bufLen >= n;
@@ -208,13 +220,28 @@ export class SegmentScanner {
     const payload = opLen + keyLen + valueLen;
     if (payload > MAX_PAYLOAD_BYTES || opLen > MAX_OP_TYPE_BYTES) return this.#fail("record lengths out of range");
     const length = RECORD_HEADER_SIZE + payload;
-    if (!this.#ensure(pos, length)) return this.#fail("record runs past the end of the file");
-    at = pos - this.#bufStart;
-    const buf = this.#buf;
-    if (this.#view.getUint32(at, true) !== crc32(buf.subarray(at + 4, at + length))) {
+    let buf: Uint8Array;
+    let recView: DataView;
+    if (length >= LARGE_RECORD) {
+      if (pos + length > this.#end) return this.#fail("record runs past the end of the file");
+      buf = this.#loadLarge(pos, length);
+      if (buf.length < length) return this.#fail("record runs past the end of the file");
+      recView = this.#curView;
+      at = 0;
+    } else {
+      if (!this.#ensure(pos, length)) return this.#fail("record runs past the end of the file");
+      if (this.#readAhead < CHUNK_SIZE) this.#readAhead = Math.min(CHUNK_SIZE, this.#readAhead * 2);
+      at = pos - this.#bufStart;
+      buf = this.#buf;
+      recView = this.#view;
+      this.#cur = buf;
+      this.#curView = recView;
+      this.#curText = this.#text;
+    }
+    if (recView.getUint32(at, true) !== crc32(buf.subarray(at + 4, at + length))) {
       return this.#fail("checksum mismatch");
     }
-    const seq = getU64(this.#view, at + 4);
+    const seq = getU64(recView, at + 4);
     if (seq !== this.#expected) return this.#fail(`seq ${seq} where ${this.#expected} was expected`);
     const kind = buf[at + 12];
     const flags = buf[at + 13];
@@ -249,17 +276,34 @@ export class SegmentScanner {
     return true;
   }
 
+  /**
+   * Reads a large record into an array of its own: the part already in the chunk is copied, the rest read
+   * straight from the file. Returns fewer bytes than `length` if the file ends first.
+   */
+  #loadLarge(pos: number, length: number): Uint8Array {
+    const rec = new Uint8Array(length);
+    const inChunk = Math.max(0, Math.min(length, this.#bufStart + this.#bufLen - pos));
+    if (inChunk > 0) rec.set(this.#buf.subarray(pos - this.#bufStart, pos - this.#bufStart + inChunk));
+    const got = inChunk + (inChunk < length ? this.#file.read(rec.subarray(inChunk), pos + inChunk) : 0);
+    this.#readAhead = 4096;
+    this.#cur = rec;
+    this.#curView = new DataView(rec.buffer);
+    this.#curText = Buffer.from(rec.buffer, 0, length);
+    return got < length ? rec.subarray(0, got) : rec;
+  }
+
   /** The current record as the application sees it. */
   record(): WalRecord {
-    const buf = this.#buf;
-    const text = this.#text;
+    const buf = this.#cur;
+    const text = this.#curText;
+    const view = this.#curView;
     const at = this.#recStart;
     if (this.kind !== KIND_DATA) {
       return { seqNum: this.seq, opType: this.kind === KIND_COMMIT ? COMMIT_OP : CHECKPOINT_OP, key: "", value: "" };
     }
-    const opLen = this.#view.getUint16(at + 14, true);
-    const keyLen = this.#view.getUint32(at + 16, true);
-    const valueLen = this.#view.getUint32(at + 20, true);
+    const opLen = view.getUint16(at + 14, true);
+    const keyLen = view.getUint32(at + 16, true);
+    const valueLen = view.getUint32(at + 20, true);
     const opStart = at + RECORD_HEADER_SIZE;
     const keyStart = opStart + opLen;
     const valueStart = keyStart + keyLen;
@@ -270,8 +314,9 @@ export class SegmentScanner {
         ? "PUT"
         : text.toString("utf8", opStart, opStart + opLen),
       key: keyLen === 0 ? "" : text.toString("utf8", keyStart, keyStart + keyLen),
+      // A large record's array is its own: its bytes value is a view, not a second copy.
       value: (this.flags & FLAG_BYTES) !== 0
-        ? buf.slice(valueStart, valueEnd)
+        ? (buf === this.#buf ? buf.slice(valueStart, valueEnd) : buf.subarray(valueStart, valueEnd))
         : valueLen === 0
         ? ""
         : text.toString("utf8", valueStart, valueEnd),
@@ -280,6 +325,6 @@ export class SegmentScanner {
 
   /** The raw bytes of the current record (valid until the next call to `next()`). */
   rawBytes(): Uint8Array {
-    return this.#buf.subarray(this.#recStart, this.#recStart + this.length);
+    return this.#cur.subarray(this.#recStart, this.#recStart + this.length);
   }
 }
