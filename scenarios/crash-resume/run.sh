@@ -34,8 +34,8 @@ else
   exit 127
 fi
 
-# Deno: the log needs read and write; starting and killing the child writer needs run access to the Deno
-# binary itself, and nothing else. Its real path is asked of Deno, because node_modules/.bin holds a link.
+# Deno: the log needs read and write; starting and killing the child writer, and probing whether a killed
+# writer's lock is stale, need run access.
 extra=()
 if [ -n "${WAL_SCENARIO_KILLS:-}" ]; then extra+=(--kills "$WAL_SCENARIO_KILLS"); fi
 case "$runtime" in
