@@ -20,7 +20,7 @@ import { WalCorruptionError, WalFormatError } from "./errors.ts";
 import { FORMAT_VERSION, parseSegmentName, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE } from "./format.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
 import { ReadBuffer, SegmentScanner } from "./reader.ts";
-import { createSegment, listSegments, readSegmentHeader, TEMP_SUFFIX } from "./segment.ts";
+import { copyRange, createSegment, listSegments, readSegmentHeader, TEMP_SUFFIX } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 import { LOCK_FILE } from "./lock.ts";
 import { finishPendingTruncate, TRUNCATE_FILE } from "./truncate.ts";
@@ -323,13 +323,7 @@ function quarantineCopy(fs: WalFileSystem, dir: string, source: WalFile, name: s
   const path = fs.join(dir, quarantineName(name, from));
   const out = fs.openWrite(path, { create: true, exclusive: true });
   try {
-    const chunk = new Uint8Array(Math.min(4 * 1024 * 1024, Math.max(1, size - from)));
-    for (let at = from; at < size;) {
-      const n = source.read(chunk.subarray(0, Math.min(chunk.length, size - at)), at);
-      if (n === 0) break;
-      out.append(chunk.subarray(0, n));
-      at += n;
-    }
+    copyRange(source, out, from, size);
     out.datasync();
   } finally {
     out.close();

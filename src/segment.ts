@@ -75,3 +75,14 @@ export function createSegment(fs: WalFileSystem, dir: string, firstSeq: number):
   writeFileDurably(fs, dir, name, [encodeSegmentHeader(firstSeq)]);
   return { firstSeq, name, path: fs.join(dir, name) };
 }
+
+/** Appends bytes [from, to) of `source` to `out`, in chunks of at most 4 MiB. Stops early if `source` ends. */
+export function copyRange(source: WalFile, out: WalFile, from: number, to: number): void {
+  const chunk = new Uint8Array(Math.min(4 * 1024 * 1024, Math.max(1, to - from)));
+  for (let at = from; at < to;) {
+    const n = source.read(chunk.subarray(0, Math.min(chunk.length, to - at)), at);
+    if (n === 0) break;
+    out.append(chunk.subarray(0, n));
+    at += n;
+  }
+}

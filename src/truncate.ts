@@ -13,7 +13,7 @@
 import { encodeSegmentHeader, encodeTruncateFile, decodeTruncateFile, segmentName } from "./format.ts";
 import type { WalFileSystem } from "./io/types.ts";
 import { SegmentScanner } from "./reader.ts";
-import { createSegment, listSegments, TEMP_SUFFIX, writeFileDurably } from "./segment.ts";
+import { copyRange, createSegment, listSegments, TEMP_SUFFIX, writeFileDurably } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 
 /** Name of the pending-truncate file (layout in `format.ts`). */
@@ -86,13 +86,7 @@ function copyKeptPart(fs: WalFileSystem, dir: string, seg: SegmentInfo, target: 
     const out = fs.openWrite(tmp, { create: true, exclusive: true });
     try {
       out.append(encodeSegmentHeader(target));
-      const chunk = new Uint8Array(Math.min(4 * 1024 * 1024, Math.max(1, end - from)));
-      for (let at = from; at < end;) {
-        const n = source.read(chunk.subarray(0, Math.min(chunk.length, end - at)), at);
-        if (n === 0) break;
-        out.append(chunk.subarray(0, n));
-        at += n;
-      }
+      copyRange(source, out, from, end);
       out.datasync();
     } finally {
       out.close();

@@ -22,6 +22,7 @@ import * as path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { WriteAheadLog } from "../../mod.ts";
+import { seededRandom } from "../../src/io/crash_fs.ts";
 import { spawnScript } from "../shared/child.ts";
 import { runScenario } from "../shared/setup.ts";
 import { collect, contiguousSeqs, firstProblem } from "../shared/verify.ts";
@@ -32,17 +33,6 @@ const WRITER = fileURLToPath(new URL("../shared/writer.ts", import.meta.url));
 /** The writer touches only the log directory; --allow-run lets its open probe whether a killed owner is gone. */
 const WRITER_DENO_PERMISSIONS = ["--allow-read", "--allow-write", "--allow-run"];
 
-/** A small seeded generator (mulberry32): the same seed gives the same kill moments. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function intOption(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
@@ -146,7 +136,8 @@ await runScenario("crash-resume", {
   const log = path.join(ws.root, "log");
   const stopFile = path.join(ws.root, "STOP");
   const plan = makePlan(units);
-  const rand = random(seed);
+  // The same seed gives the same kill moments.
+  const rand = seededRandom(seed);
   console.log(`seed ${seed}, ${kills} kills, ${units} units = ${plan.total} records, log in ${log}`);
   // Each round is interrupted after a random number of acknowledgements; the bound keeps phase one well inside
   // the plan so that phase two always has work left to resume.
