@@ -277,6 +277,54 @@ export class SegmentScanner {
   }
 
   /**
+   * Checks every remaining record as `next()` would, without exposing them: the loop of open's verification.
+   * Plain data records wholly inside the read chunk are checked here with locals only; anything else (a chunk
+   * boundary, a marker, a large record, damage, zeros, the end) goes through `next()`, which has the last word.
+   * After it returns, `stop`, `unitEnd`, `unitSeq`, `pendingMembers` and `zerosFrom` are as after `next()`
+   * returned false; the per-record fields are not meaningful.
+   */
+  verifyToEnd(): void {
+    for (;;) {
+      const buf = this.#buf;
+      const view = this.#view;
+      const bufStart = this.#bufStart;
+      const limit = Math.min(bufStart + this.#bufLen, this.#end);
+      let pos = this.#pos;
+      let expected = this.#expected;
+      let pending = this.pendingMembers;
+      let unitEnd = this.unitEnd;
+      let unitSeq = this.unitSeq;
+      while (pos + RECORD_HEADER_SIZE <= limit) {
+        const at = pos - bufStart;
+        const opLen = view.getUint16(at + 14, true);
+        const payload = opLen + view.getUint32(at + 16, true) + view.getUint32(at + 20, true);
+        const length = RECORD_HEADER_SIZE + payload;
+        if (opLen === 0 || opLen > MAX_OP_TYPE_BYTES || length >= LARGE_RECORD || pos + length > limit) break;
+        if (buf[at + 12] !== KIND_DATA || (buf[at + 13] & ~KNOWN_FLAGS) !== 0) break;
+        if (view.getUint32(at, true) !== crc32(buf.subarray(at + 4, at + length))) break;
+        const seq = getU64(view, at + 4);
+        if (seq !== expected) break;
+        const inBatch = (buf[at + 13] & FLAG_BATCH) !== 0;
+        if (!inBatch && pending > 0) break;
+        pos += length;
+        expected = seq + 1;
+        if (inBatch) {
+          pending++;
+        } else {
+          unitEnd = pos;
+          unitSeq = seq;
+        }
+      }
+      this.#pos = pos;
+      this.#expected = expected;
+      this.pendingMembers = pending;
+      this.unitEnd = unitEnd;
+      this.unitSeq = unitSeq;
+      if (!this.next()) return;
+    }
+  }
+
+  /**
    * Reads a large record into an array of its own: the part already in the chunk is copied, the rest read
    * straight from the file. Returns fewer bytes than `length` if the file ends first.
    */

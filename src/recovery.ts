@@ -275,7 +275,7 @@ function scan(file: WalFile, firstSeq: number, chunk: ReadBuffer): ScanResult {
   const want = Math.min(4 * 1024 * 1024, size);
   if (chunk.bytes.length < want) chunk.grow(want, 0, 0);
   const scanner = new SegmentScanner(file, firstSeq, size, undefined, chunk);
-  while (scanner.next());
+  scanner.verifyToEnd();
   const stop = scanner.stop;
   const validAfter = stop === null ? 0 : validRecordsAfter(file, stop.offset, stop.seq, size);
   const zeros = scanner.zerosFrom < 0 ? 0 : size - scanner.zerosFrom;
