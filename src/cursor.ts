@@ -57,6 +57,11 @@ export class LogCursor {
     while (out.length < limit) {
       const scanner = this.#scanner ?? this.#openNext();
       if (scanner === null) return false;
+      // The common case (standalone records) in the scanner's tight loop; the rest one by one below.
+      if (this.#pending.length === 0) {
+        scanner.collect(out, limit, afterSeq);
+        if (out.length >= limit) break;
+      }
       if (!scanner.next()) {
         this.#finishSegment(scanner);
         continue;

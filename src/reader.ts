@@ -325,6 +325,60 @@ export class SegmentScanner {
   }
 
   /**
+   * Decodes standalone data records wholly inside the read chunk straight onto `out` (skipping seqs up to
+   * `afterSeq`) until it holds `limit`: the hot loop of replay. Stops at anything else (batch member, marker,
+   * large record, chunk boundary, damage), which the caller then takes through `next()`. The per-record fields
+   * are not meaningful after it.
+   */
+  collect(out: WalRecord[], limit: number, afterSeq: number): void {
+    if (this.stop !== null || this.pendingMembers > 0) return;
+    const buf = this.#buf;
+    const view = this.#view;
+    const text = this.#text;
+    const bufStart = this.#bufStart;
+    const limitPos = Math.min(bufStart + this.#bufLen, this.#end);
+    let pos = this.#pos;
+    let expected = this.#expected;
+    let unitSeq = this.unitSeq;
+    while (out.length < limit && pos + RECORD_HEADER_SIZE <= limitPos) {
+      const at = pos - bufStart;
+      const opLen = view.getUint16(at + 14, true);
+      const keyLen = view.getUint32(at + 16, true);
+      const valueLen = view.getUint32(at + 20, true);
+      const length = RECORD_HEADER_SIZE + opLen + keyLen + valueLen;
+      const flags = buf[at + 13];
+      if (opLen === 0 || opLen > MAX_OP_TYPE_BYTES || length >= LARGE_RECORD || pos + length > limitPos) break;
+      if (buf[at + 12] !== KIND_DATA || (flags & ~FLAG_BYTES) !== 0) break;
+      if (view.getUint32(at, true) !== crc32(buf.subarray(at + 4, at + length))) break;
+      const seq = getU64(view, at + 4);
+      if (seq !== expected) break;
+      pos += length;
+      expected = seq + 1;
+      unitSeq = seq;
+      if (seq <= afterSeq) continue;
+      const opStart = at + RECORD_HEADER_SIZE;
+      const keyStart = opStart + opLen;
+      const valueStart = keyStart + keyLen;
+      out.push({
+        seqNum: seq,
+        opType: opLen === 3 && buf[opStart] === 0x50 && buf[opStart + 1] === 0x55 && buf[opStart + 2] === 0x54
+          ? "PUT"
+          : text.toString("utf8", opStart, keyStart),
+        key: keyLen === 0 ? "" : text.toString("utf8", keyStart, valueStart),
+        value: (flags & FLAG_BYTES) !== 0
+          ? buf.slice(valueStart, valueStart + valueLen)
+          : valueLen === 0
+          ? ""
+          : text.toString("utf8", valueStart, valueStart + valueLen),
+      });
+    }
+    this.#pos = pos;
+    this.#expected = expected;
+    this.unitEnd = pos;
+    this.unitSeq = unitSeq;
+  }
+
+  /**
    * Reads a large record into an array of its own: the part already in the chunk is copied, the rest read
    * straight from the file. Returns fewer bytes than `length` if the file ends first.
    */

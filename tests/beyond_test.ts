@@ -378,3 +378,28 @@ test("segments are preallocated while open, trimmed on close, and a crash's zero
     await clean.close();
   });
 });
+
+test("reads check seqs too: a well-checksummed record with the wrong seq in an unverified segment stops a read", async () => {
+  await withTempDir(async (dir) => {
+    const wal = await WriteAheadLog.open(dir, { maxFileSize: 4096 });
+    for (let i = 1; i <= 40; i++) await wal.append("PUT", `k${String(i).padStart(2, "0")}`, "v".repeat(150));
+    await wal.close();
+    const [first] = segmentFiles(dir);
+    // Re-encode seq 3 as seq 4 with a valid checksum: only the seq rule can catch it.
+    const enc = new RecordEncoder();
+    enc.data(4, "PUT", "k03", "v".repeat(150), false);
+    const bytes = new Uint8Array(fs.readFileSync(first));
+    const recordSize = 24 + 3 + 3 + 150;
+    assert.equal(enc.length, recordSize);
+    bytes.set(enc.bytes.subarray(0, enc.length), 32 + 2 * recordSize);
+    fs.writeFileSync(first, bytes);
+    const tail = await WriteAheadLog.open(dir, { verify: "tail" });
+    await assert.rejects(tail.replay(), (e: unknown) => e instanceof WalCorruptionError && /seq 4 where 3/.test(e.message));
+    await tail.close();
+    const iterating = await WriteAheadLog.open(dir, { verify: "tail" });
+    await assert.rejects(async () => {
+      for await (const _ of iterating.iterate()) { /* drain */ }
+    }, WalCorruptionError);
+    await iterating.close();
+  });
+});
