@@ -401,5 +401,10 @@ test("reads check seqs too: a well-checksummed record with the wrong seq in an u
       for await (const _ of iterating.iterate()) { /* drain */ }
     }, WalCorruptionError);
     await iterating.close();
+    // Full verification on open finds the same record and keeps what precedes it.
+    await assert.rejects(WriteAheadLog.open(dir, { recovery: "strict" }), /seq 4 where 3/);
+    const repaired = await WriteAheadLog.open(dir);
+    assert.deepEqual((await repaired.replay()).map((r) => r.seqNum), [1, 2]);
+    await repaired.close();
   });
 });
