@@ -38,7 +38,9 @@ export interface WalOptions {
    * What `open` does with damage a crash cannot explain (a bad record with valid ones after it, a damaged
    * older segment, a missing segment). `"repair"` (default): keep the longest valid prefix, move the rest to a
    * quarantine file, report it in `wal.recovery`. `"strict"`: reject with WalCorruptionError and change nothing.
-   * A torn tail of the newest segment, which any crash can leave, is cut (with a quarantine copy) in both modes.
+   * A torn tail of the newest segment, which any crash can leave, is cut (with a quarantine copy) in both modes,
+   * and so are zeros after the last record. Both modes also finish a truncate a crash interrupted and remove
+   * leftover `*.tmp` files before verifying: those complete the log's own operations rather than repair damage.
    */
   recovery?: "repair" | "strict";
   /** The file system to use; default: the runtime's own (Deno-native on Deno, `node:fs` on Node and Bun). */
