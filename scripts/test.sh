@@ -12,8 +12,9 @@ step() { printf '\n== %s\n' "$*"; }
 step "type check (deno check)"
 "$BIN/deno" check mod.ts $(find src tests scenarios scripts -name '*.ts' 2>/dev/null | sort)
 
-step "lint (deno lint)"
+step "lint (deno lint, and deno doc --lint: every export of mod.ts documented)"
 "$BIN/deno" lint
+"$BIN/deno" doc --lint mod.ts
 
 step "unit suite on deno"
 "$BIN/deno" test --allow-read --allow-write --allow-env --allow-run --allow-sys tests/

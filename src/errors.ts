@@ -7,7 +7,7 @@
 
 /** The base of every error this library throws on purpose. */
 export class WalError extends Error {
-  /** @param message what went wrong, without the "wal: " prefix. */
+  /** Creates the error; `message` says what went wrong, without the "wal: " prefix. */
   constructor(message: string, options?: { cause?: unknown }) {
     super(`wal: ${message}`, options);
     this.name = "WalError";
@@ -28,7 +28,7 @@ export class WalError extends Error {
 export class WalInvalidArgumentError extends WalError {
   /** The name of the offending argument. */
   readonly argument: string;
-  /** @param argument the argument's name; @param rule what it must be. */
+  /** Creates the error for `argument` (its name), which must obey `rule`. */
   constructor(argument: string, rule: string) {
     super(`invalid argument "${argument}": ${rule}`);
     this.name = "WalInvalidArgumentError";
@@ -38,6 +38,7 @@ export class WalInvalidArgumentError extends WalError {
 
 /** The handle was closed, or superseded by a newer `open` of the same directory in this process. */
 export class WalClosedError extends WalError {
+  /** Creates the error; the default message says the log is closed. */
   constructor(message = "the log is closed") {
     super(message);
     this.name = "WalClosedError";
@@ -46,6 +47,7 @@ export class WalClosedError extends WalError {
 
 /** A write or fsync failed earlier; the handle refuses everything until the directory is opened again. */
 export class WalFailedError extends WalError {
+  /** Creates the error; `cause` is the OS error of the failed write or fsync. */
   constructor(cause: unknown) {
     const why = cause instanceof Error ? cause.message : String(cause);
     super(`the log failed on an earlier write or fsync (${why}); open the directory again to recover`, { cause });
@@ -75,6 +77,7 @@ export class WalCorruptionError extends WalError {
   readonly seq: number;
   /** Why the bytes cannot be used. */
   readonly reason: string;
+  /** Creates the error for damage at `where`; `prefix` starts the message. */
   constructor(where: CorruptionLocation, prefix = "corruption") {
     super(`${prefix} in ${where.file} at offset ${where.offset} (expected seq ${where.seq}): ${where.reason}`);
     this.name = "WalCorruptionError";
@@ -89,6 +92,7 @@ export class WalCorruptionError extends WalError {
 export class WalFormatError extends WalError {
   /** The file that was refused. */
   readonly file: string;
+  /** Creates the error for `file`, refused because of `why`. */
   constructor(file: string, why: string) {
     super(`cannot open ${file}: ${why}`);
     this.name = "WalFormatError";
@@ -102,7 +106,10 @@ export class WalLockedError extends WalError {
   readonly pid: number;
   /** The lock file's path. */
   readonly lockFile: string;
-  /** @param unverified true when this runtime may not check whether `pid` is still running */
+  /**
+   * Creates the error for `lockFile`, held by `pid`; `unverified` is true when this runtime may not check
+   * whether that process still runs.
+   */
   constructor(lockFile: string, pid: number, unverified = false) {
     super(
       `the log directory is locked by process ${pid} (lock file ${lockFile})` +
