@@ -289,6 +289,13 @@ export class WriteAheadLog {
     }
   }
 
+  /**
+   * Closes the log: `await using wal = await WriteAheadLog.open(dir)` closes it when the scope ends.
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** Counters of the write path (fsyncs, writes, groups), for tests and benchmarks. */
   get stats(): Readonly<WriterStats> {
     return { ...this.#writer.stats };

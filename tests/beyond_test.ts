@@ -408,3 +408,15 @@ test("reads check seqs too: a well-checksummed record with the wrong seq in an u
     await repaired.close();
   });
 });
+
+test("Symbol.asyncDispose closes the log (for `await using`)", async () => {
+  await withTempDir(async (dir) => {
+    const wal = await WriteAheadLog.open(dir);
+    await wal.append("PUT", "k", "v");
+    await wal[Symbol.asyncDispose]();
+    await assert.rejects(wal.append("PUT", "k", "v"), /closed/);
+    const again = await WriteAheadLog.open(dir);
+    assert.equal(again.recovery.clean, true, "it was closed cleanly, lock released");
+    await again.close();
+  });
+});
