@@ -4,10 +4,11 @@
  * @module
  */
 
-import { WalClosedError, WalCorruptionError, WalFailedError, WalInvalidArgumentError } from "./errors.ts";
+import { WalClosedError, WalCorruptionError, WalFailedError, WalFormatError, WalInvalidArgumentError } from "./errors.ts";
 import type { WalError } from "./errors.ts";
 import { defaultFileSystem } from "./io/default.ts";
 import type { WalFileSystem } from "./io/types.ts";
+import { errorCode } from "./io/types.ts";
 import { acquireLock } from "./lock.ts";
 import type { DirectoryLock } from "./lock.ts";
 import { resolveOptions } from "./options.ts";
@@ -87,7 +88,13 @@ export class WriteAheadLog {
     if (typeof dir !== "string" || dir.length === 0) throw new WalInvalidArgumentError("dir", "must be a non-empty string");
     const resolved = resolveOptions(options);
     const fs = resolved.fs ?? await defaultFileSystem();
-    fs.mkdirp(dir);
+    try {
+      fs.mkdirp(dir);
+    } catch (e) {
+      const code = errorCode(e);
+      if (code === "EEXIST" || code === "ENOTDIR") throw new WalFormatError(dir, "it is not a directory");
+      throw e;
+    }
     // The handle exists before recovery so that the lock registry can hold it; it is only returned on success.
     let wal: WriteAheadLog | undefined;
     const owner = {

@@ -175,6 +175,7 @@ test("a directory that is not a log is refused; a segment-named foreign file is 
   await withTempDir(async (dir) => {
     const file = path.join(dir, "plain-file");
     fs.writeFileSync(file, "x");
-    await assert.rejects(WriteAheadLog.open(file));
+    await assert.rejects(WriteAheadLog.open(file), (e: unknown) => e instanceof WalFormatError && /not a directory/.test(e.message));
+    await assert.rejects(WriteAheadLog.open(path.join(file, "below")), WalFormatError);
   });
 });
