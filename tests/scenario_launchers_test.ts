@@ -1,6 +1,7 @@
 // The scenario launchers (issue 4). No PowerShell runs on the project's machines, so each run.ps1 is checked
-// by parsing: it must take the same runtime argument as its run.sh, find the runtime in node_modules\.bin,
-// give Deno the same permissions, print the same usage, and hand main.ts's exit code back.
+// by parsing: it must take the same runtime argument as its run.sh, give Deno the same permissions, hand
+// main.ts's exit code back, and use the shared launcher, which must find the runtime in node_modules\.bin and
+// print the same usage as launch.sh. The .sh launchers are also run for real by run-scenarios.sh.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -26,9 +27,9 @@ function denoPermissions(script: string): string[] {
   return [...new Set([...script.matchAll(/--allow-[a-z]+/g)].map((m) => m[0]))].sort();
 }
 
-/** The usage block: run.sh's heredoc, run.ps1's here-string. */
+/** The usage block: launch.sh's heredoc, launch.ps1's here-string. */
 function usageOf(script: string, kind: "sh" | "ps1"): string {
-  const m = kind === "sh" ? /<<'EOF'\n([\s\S]*?)\nEOF\n/.exec(script) : /@'\n([\s\S]*?)\n'@/.exec(script);
+  const m = kind === "sh" ? /<<'USAGE'\n([\s\S]*?)\nUSAGE\n/.exec(script) : /@'\n([\s\S]*?)\n'@/.exec(script);
   assert.ok(m, `no usage block in the ${kind} launcher`);
   return m[1];
 }
@@ -45,8 +46,29 @@ test("every scenario has main.ts, run.sh and run.ps1, and the four of issue 4 ex
   }
 });
 
+test("the shared launchers: runtime lookup in node_modules/.bin then PATH, exec of main.ts, one usage text", () => {
+  const sh = read("scenarios", "shared", "launch.sh");
+  const ps = read("scenarios", "shared", "launch.ps1");
+  assert.match(sh, /^runtime=deno$/m, "the default runtime must be deno, as in run.ps1");
+  assert.match(sh, /^\s*deno \| bun \| node\) runtime="\$1"; shift ;;$/m, "the first argument must select the runtime");
+  assert.match(sh, /"\$root\/node_modules\/\.bin\/\$runtime"/, "the runtime must be looked up in node_modules/.bin first");
+  assert.match(sh, /command -v "\$runtime"/, "PATH must be the fallback");
+  // exec replaces the shell, so main.ts's exit code is the script's.
+  assert.match(sh, /exec "\$bin" run "\$\{deno_permissions\[@\]\}" "\$here\/main\.ts"[^\n]*"\$@"/);
+  assert.match(sh, /exec "\$bin" "\$here\/main\.ts"[^\n]*"\$@"/);
+  assert.match(ps, /Join-Path \$root 'node_modules\\\.bin'/, "the runtime must be looked up in node_modules\\.bin first");
+  assert.match(ps, /"\$Runtime\.cmd"/, "npm's .cmd shims must be tried on Windows");
+  assert.match(ps, /Get-Command \$Runtime/, "PATH must be the fallback");
+  assert.match(ps, /&\s+\$exe\s+run\s+@DenoPermissions\s+\$main\s+@MainExtra\s+@UserArgs/, "deno must run main.ts");
+  assert.match(ps, /&\s+\$exe\s+\$main\s+@MainExtra\s+@UserArgs/, "bun and node must run main.ts with the arguments");
+  assert.match(ps, /\$UserArgs\[0\] -eq '--help'/, "help is recognised in the user's first argument, as in launch.sh");
+  assert.match(ps, /exit 127/, "a missing runtime must fail like launch.sh");
+  assert.equal(usageOf(ps, "ps1"), usageOf(sh, "sh"), "both launchers must print the same usage");
+  assert.ok(!/\s-A\s|--allow-all/.test(sh + ps), "no blanket Deno permissions");
+});
+
 for (const name of scenarioNames()) {
-  test(`${name}/run.ps1: -Runtime deno|bun|node, node_modules\\.bin lookup, exit $LASTEXITCODE`, () => {
+  test(`${name}/run.ps1: -Runtime deno|bun|node, the shared launcher, exit $LASTEXITCODE`, () => {
     const ps = read("scenarios", name, "run.ps1");
     const param = /^param\(([\s\S]*?)^\)/m.exec(ps);
     assert.ok(param, "no param( ... ) block at the start of a line");
@@ -61,16 +83,10 @@ for (const name of scenarioNames()) {
       "an advanced script would refuse main.ts's --options",
     );
     assert.match(ps, /\$ErrorActionPreference = 'Stop'/);
-    assert.match(
-      ps,
-      /Join-Path \$root 'node_modules\\\.bin'/,
-      "the runtime must be looked up in node_modules\\.bin first",
-    );
-    assert.match(ps, /"\$Runtime\.cmd"/, "npm's .cmd shims must be tried on Windows");
-    assert.match(ps, /Get-Command \$Runtime/, "PATH must be the fallback");
     assert.match(ps, /\$PSScriptRoot/, "paths must not depend on the working directory");
-    assert.match(ps, /&\s+\$exe\s+run\s[^\n]*\$main[^\n]*@args/, "deno must run main.ts with the remaining arguments");
-    assert.match(ps, /&\s+\$exe\s+\$main[^\n]*@args/, "bun and node must run main.ts with the remaining arguments");
+    assert.match(ps, /^\. \(Join-Path \(Split-Path \$PSScriptRoot -Parent\) 'shared\\launch\.ps1'\)$/m);
+    assert.match(ps, /Invoke-Scenario -Runtime \$Runtime -RuntimeGiven \$PSBoundParameters\.ContainsKey\('Runtime'\)/);
+    assert.match(ps, /-MainExtra \$mainExtra -UserArgs \$args$/m, "every other argument must reach main.ts");
     const lines = ps.trim().split("\n");
     assert.equal(
       lines[lines.length - 1].trim(),
@@ -79,34 +95,20 @@ for (const name of scenarioNames()) {
     );
   });
 
-  test(`${name}/run.sh mirrors run.ps1: same runtime argument, lookup, Deno permissions, usage, exit code`, () => {
+  test(`${name}/run.sh mirrors run.ps1: same runtime argument, Deno permissions, environment`, () => {
     const sh = read("scenarios", name, "run.sh");
     const ps = read("scenarios", name, "run.ps1");
     assert.match(sh, /^#!\/usr\/bin\/env bash\n/);
     assert.match(sh, /^set -euo pipefail$/m);
-    assert.match(sh, /^runtime=deno$/m, "the default runtime must be deno, as in run.ps1");
-    assert.match(
-      sh,
-      /^\s*deno \| bun \| node\) runtime="\$1"; shift ;;$/m,
-      "the first argument must select deno, bun or node",
-    );
-    assert.match(
-      sh,
-      /"\$root\/node_modules\/\.bin\/\$runtime"/,
-      "the runtime must be looked up in node_modules/.bin first",
-    );
-    assert.match(sh, /command -v "\$runtime"/, "PATH must be the fallback");
     assert.match(sh, /BASH_SOURCE/, "paths must not depend on the working directory");
-    // exec replaces the shell, so main.ts's exit code is the script's.
-    assert.match(sh, /exec "\$bin" run [^\n]*"\$here\/main\.ts"[^\n]*"\$@"/);
-    assert.match(sh, /exec "\$bin" "\$here\/main\.ts"[^\n]*"\$@"/);
+    assert.match(sh, /^source "\$here\/\.\.\/shared\/launch\.sh"$/m, "the runtime argument is parsed by launch.sh");
+    assert.equal(sh.trim().split("\n").pop(), 'source "$here/../shared/launch.sh"', "sourcing the launcher is the last step");
     assert.deepEqual(
       denoPermissions(ps),
       denoPermissions(sh),
       "Deno must get the same permissions from both launchers",
     );
     assert.ok(!/\s-A\s|--allow-all/.test(sh + ps), "no blanket Deno permissions");
-    assert.equal(usageOf(ps, "ps1"), usageOf(sh, "sh"), "both launchers must print the same usage");
     for (const env of sh.match(/WAL_[A-Z_]+/g) ?? []) {
       assert.ok(ps.includes(`$env:${env}`), `run.ps1 must honour ${env} like run.sh`);
     }

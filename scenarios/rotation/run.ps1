@@ -6,7 +6,7 @@ Scenario "rotation": segment rotation, size bound, batches within a segment, tru
 Runs scenarios/rotation/main.ts on deno (default), bun or node, from any working directory: the runtime from
 node_modules\.bin (the .cmd shims npm makes on Windows) first, else from PATH. Every other argument goes to
 main.ts, and its exit code is this script's. Mirrors run.sh argument for argument; works in Windows PowerShell
-5.1 and PowerShell 7.
+5.1 and PowerShell 7. The steps shared by every scenario are in scenarios\shared\launch.ps1.
 
 .EXAMPLE
 .\scenarios\rotation\run.ps1 -Runtime node --keep
@@ -18,46 +18,11 @@ param(
 )
 $ErrorActionPreference = 'Stop'
 
-$usage = @'
-usage: run.sh [deno|bun|node] [--keep] [--dir DIR] [scenario options]
-       run.ps1 [-Runtime deno|bun|node] [--keep] [--dir DIR] [scenario options]
-Runs this scenario's main.ts on the runtime (default deno) from node_modules/.bin, else from PATH,
-and exits with its exit code. --help after the runtime lists the scenario's own options.
-'@
+# Deno: the scenario touches only its log directories, so read and write are all it gets.
+$denoPermissions = @('--allow-read', '--allow-write')
+$mainExtra = @()
 
-# Like run.sh: a help switch in the runtime's place prints the usage; after a runtime it goes to main.ts.
-if (-not $PSBoundParameters.ContainsKey('Runtime') -and $args.Count -gt 0 -and ($args[0] -eq '-h' -or $args[0] -eq '--help')) {
-  Write-Output $usage
-  exit 0
-}
-
-$here = $PSScriptRoot
-$root = Split-Path (Split-Path $here -Parent) -Parent
-
-# The project's pinned runtime first, so a fresh clone after `npm ci` needs nothing installed globally.
-$exe = $null
-$binDir = Join-Path $root 'node_modules\.bin'
-foreach ($candidate in @("$Runtime.cmd", "$Runtime.exe", $Runtime)) {
-  $path = Join-Path $binDir $candidate
-  if (Test-Path -LiteralPath $path -PathType Leaf) {
-    $exe = $path
-    break
-  }
-}
-if ($null -eq $exe) {
-  $found = Get-Command $Runtime -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
-  if ($null -ne $found) { $exe = $found.Source }
-}
-if ($null -eq $exe) {
-  Write-Error "$Runtime not found in $binDir or on PATH" -ErrorAction Continue
-  exit 127
-}
-
-$main = Join-Path $here 'main.ts'
-if ($Runtime -eq 'deno') {
-  # The scenario touches only its log directories, so read and write are all it gets.
-  & $exe run --allow-read --allow-write $main @args
-} else {
-  & $exe $main @args
-}
+. (Join-Path (Split-Path $PSScriptRoot -Parent) 'shared\launch.ps1')
+Invoke-Scenario -Runtime $Runtime -RuntimeGiven $PSBoundParameters.ContainsKey('Runtime') -Here $PSScriptRoot `
+  -DenoPermissions $denoPermissions -MainExtra $mainExtra -UserArgs $args
 exit $LASTEXITCODE
