@@ -253,7 +253,7 @@ export class SegmentScanner {
       }
     } else if (kind === KIND_COMMIT || kind === KIND_CHECKPOINT) {
       if (flags !== 0 || payload !== 0) return this.#fail("marker record with flags or payload");
-      if (kind === KIND_COMMIT && this.pendingMembers === 0) return this.#fail("COMMIT without batch members");
+      if (kind === KIND_COMMIT && this.pendingMembers === 0 && pos !== SEGMENT_HEADER_SIZE) return this.#fail("COMMIT without batch members");
       if (kind === KIND_CHECKPOINT && this.pendingMembers > 0) return this.#fail("CHECKPOINT inside a batch");
     } else {
       return this.#fail(`unknown record kind ${kind}`);
