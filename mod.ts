@@ -29,6 +29,8 @@ export {
   WalFormatError,
   WalInvalidArgumentError,
   WalLockedError,
+  WalReadError,
+  WalTruncatedError,
 } from "./src/errors.ts";
 export type { CorruptionLocation } from "./src/errors.ts";
 export { MAX_OP_TYPE_BYTES, MAX_PAYLOAD_BYTES } from "./src/format.ts";

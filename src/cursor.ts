@@ -39,6 +39,13 @@ export class LogCursor {
     this.#activeEnd = activeEnd;
     this.#afterSeq = afterSeq;
     this.#committedOnly = committedOnly;
+    this.#index = 0;
+    this.#expected = 0;
+    this.#start(afterSeq);
+  }
+
+  /** Points the cursor at the segment that can hold `afterSeq + 1`, before anything is read. */
+  #start(afterSeq: number): void {
     let first = 0;
     // Segment names carry their first seq, so whole segments before afterSeq are never opened.
     while (first + 1 < this.#segments.length && this.#segments[first + 1].firstSeq <= afterSeq + 1) first++;
@@ -47,14 +54,42 @@ export class LogCursor {
   }
 
   /**
-   * Pushes records onto `out` until it holds at least `limit` (a batch may carry it past) or the log ends.
-   * Returns false once the log is exhausted.
+   * Continues on the segments a truncate left, which removed nothing this cursor has yet to hand out. A segment
+   * being read is read to its end through the handle already open (a removed file stays readable through it on
+   * POSIX); after it, the next segment is the one that starts at the seq expected next, so the truncate's copy
+   * of the records already read is skipped.
+   * @param activeEnd bytes of the new last segment that hold records now
+   */
+  retarget(segments: readonly SegmentInfo[], activeEnd: number): void {
+    this.#activeEnd = activeEnd;
+    if (this.#chunk === null) {
+      // Nothing read yet: start afresh on the new list.
+      this.#segments = segments.slice();
+      this.#start(this.#afterSeq);
+    } else if (this.#file !== null) {
+      const current = this.#segments[this.#index];
+      this.#segments = [current, ...segments.filter((s) => s.firstSeq > current.firstSeq)];
+      this.#index = 0;
+    } else {
+      // Between two segments: go on with the one that starts at the seq expected next.
+      this.#segments = segments.slice();
+      let next = 0;
+      while (next < this.#segments.length && this.#segments[next].firstSeq < this.#expected) next++;
+      this.#index = next;
+    }
+  }
+
+  /**
+   * Pushes records onto `out` until it holds at least `limit` records, or records of at least `maxBytes` bytes
+   * (as stored; a batch's COMMIT may carry it past either), or the log ends. Returns false once the log is
+   * exhausted. Records below 32 KiB are counted by number only: `limit` of them stay well under a read chunk.
    * @throws WalCorruptionError where a record breaks a rule of the format.
    */
-  fill(out: WalRecord[], limit: number): boolean {
+  fill(out: WalRecord[], limit: number, maxBytes: number = Infinity): boolean {
     const afterSeq = this.#afterSeq;
     const committedOnly = this.#committedOnly;
-    while (out.length < limit) {
+    let bytes = 0;
+    while (out.length < limit && bytes < maxBytes) {
       const scanner = this.#scanner ?? this.#openNext();
       if (scanner === null) return false;
       // The common case (standalone records) in the scanner's tight loop; the rest one by one below.
@@ -67,6 +102,7 @@ export class LogCursor {
         continue;
       }
       if (scanner.seq <= afterSeq) continue;
+      bytes += scanner.length;
       if (!committedOnly) {
         out.push(scanner.record());
       } else if (scanner.kind === KIND_COMMIT) {
@@ -104,7 +140,10 @@ export class LogCursor {
     if (scanner.stop !== null) throw new WalCorruptionError({ file: seg.path, ...scanner.stop });
     this.#expected = scanner.unitSeq + 1;
     this.#pending = [];
-    this.#index++;
+    // The next segment starts at the seq expected next; any before it hold records already read (see retarget).
+    let next = this.#index + 1;
+    while (next < this.#segments.length && this.#segments[next].firstSeq < this.#expected) next++;
+    this.#index = next;
   }
 
   /** Releases the open segment, if any. */

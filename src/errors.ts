@@ -123,3 +123,40 @@ export class WalLockedError extends WalError {
     this.lockFile = lockFile;
   }
 }
+
+/**
+ * A stream (`replayStream`, `iterate`) ended because `truncate` removed records it had not yet yielded.
+ *
+ * @example
+ * ```ts
+ * import { WalTruncatedError } from "./mod.ts";
+ * const e = new WalTruncatedError(10, 4);
+ * e.upToSeq; // 10
+ * ```
+ */
+export class WalTruncatedError extends WalError {
+  /** The truncate removed every record with seq <= this. */
+  readonly upToSeq: number;
+  /** The seq of the last record the stream had yielded (its `afterSeq` if none). */
+  readonly position: number;
+  /** Creates the error for a truncate up to `upToSeq` that overtook a stream at `position`. */
+  constructor(upToSeq: number, position: number) {
+    super(
+      `truncate(${upToSeq}) removed records this stream had not yet yielded (it had reached seq ${position}); ` +
+        `start a new stream with afterSeq >= ${upToSeq}`,
+    );
+    this.name = "WalTruncatedError";
+    this.upToSeq = upToSeq;
+    this.position = position;
+  }
+}
+
+/** A read of the log's files failed in the operating system; `cause` is the OS error. */
+export class WalReadError extends WalError {
+  /** Creates the error; `cause` is the OS error of the failed read. */
+  constructor(cause: unknown) {
+    const why = cause instanceof Error ? cause.message : String(cause);
+    super(`reading the log failed (${why})`, { cause });
+    this.name = "WalReadError";
+  }
+}
