@@ -44,6 +44,11 @@ export class LogCursor {
     this.#start(afterSeq);
   }
 
+  /** Records with seq up to this are not handed out. */
+  get afterSeq(): number {
+    return this.#afterSeq;
+  }
+
   /** Points the cursor at the segment that can hold `afterSeq + 1`, before anything is read. */
   #start(afterSeq: number): void {
     let first = 0;

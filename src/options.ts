@@ -63,12 +63,35 @@ export const DEFAULT_MAX_FILE_SIZE = 64 * 1024 * 1024;
 /** Smallest allowed `maxFileSize`. */
 export const MIN_MAX_FILE_SIZE = 4096;
 
-function positiveInteger(name: string, value: unknown, fallback: number, min = 1): number {
+/** The longest delay timers honour (2^31 - 1 ms, about 24.8 days); longer ones fire at once on every runtime. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function positiveInteger(name: string, value: unknown, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
-    throw new WalInvalidArgumentError(`options.${name}`, `must be an integer >= ${min}`);
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    const rule = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer from ${min} to ${max}`;
+    throw new WalInvalidArgumentError(`options.${name}`, `must be ${rule}`);
   }
   return value;
+}
+
+/** What the log calls on a file system: an `fs` option must have every one of these as a function. */
+const FILE_SYSTEM_METHODS = [
+  "join", "realPath", "mkdirp", "list", "exists", "openRead", "openWrite", "readFile", "rename", "remove",
+  "syncDir", "pid", "processAlive",
+] as const;
+
+function fileSystem(value: unknown): WalFileSystem | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "object" || value === null) {
+    throw new WalInvalidArgumentError("options.fs", "must be an object implementing WalFileSystem");
+  }
+  for (const method of FILE_SYSTEM_METHODS) {
+    if (typeof (value as Record<string, unknown>)[method] !== "function") {
+      throw new WalInvalidArgumentError("options.fs", `must implement WalFileSystem: ${method}() is missing`);
+    }
+  }
+  return value as WalFileSystem;
 }
 
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
@@ -89,10 +112,10 @@ export function resolveOptions(options: WalOptions | undefined): ResolvedOptions
     syncMode: oneOf("syncMode", o.syncMode, ["sync", "batch", "none"] as const),
     maxFileSize: positiveInteger("maxFileSize", o.maxFileSize, DEFAULT_MAX_FILE_SIZE, MIN_MAX_FILE_SIZE),
     batchSyncCount: positiveInteger("batchSyncCount", o.batchSyncCount, 1000),
-    batchSyncIntervalMs: positiveInteger("batchSyncIntervalMs", o.batchSyncIntervalMs, 100),
+    batchSyncIntervalMs: positiveInteger("batchSyncIntervalMs", o.batchSyncIntervalMs, 100, 1, MAX_TIMER_MS),
     verify: oneOf("verify", o.verify, ["full", "tail"] as const),
     recovery: oneOf("recovery", o.recovery, ["repair", "strict"] as const),
-    fs: o.fs,
+    fs: fileSystem(o.fs),
   };
 }
 

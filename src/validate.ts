@@ -43,6 +43,10 @@ export function checkValue(value: unknown, name = "value"): asserts value is Val
     return;
   }
   if (!(value instanceof Uint8Array)) throw new WalInvalidArgumentError(name, "must be a string or a Uint8Array");
+  // A view of a transferred or detached buffer reads as empty in some calls and throws in others.
+  if ((value.buffer as { detached?: boolean }).detached === true) {
+    throw new WalInvalidArgumentError(name, "must not be a view of a detached ArrayBuffer");
+  }
 }
 
 /** Checks and normalizes the operations of a batch (tuples or objects). */
@@ -62,7 +66,8 @@ export function checkBatch(ops: unknown): BatchOp[] {
     } else {
       throw new WalInvalidArgumentError(at, "must be [opType, key, value?] or { opType, key, value }");
     }
-    value ??= "";
+    // Only a missing value defaults to "": null is refused, as it is by append().
+    if (value === undefined) value = "";
     checkOpType(opType, `${at}.opType`);
     checkKey(key, `${at}.key`);
     checkValue(value, `${at}.value`);
@@ -76,4 +81,16 @@ export function checkSeq(seq: unknown, name: string): asserts seq is number {
   if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {
     throw new WalInvalidArgumentError(name, "must be an integer >= 0");
   }
+}
+
+/** Checks the options of a read and returns its `afterSeq` (default 0). */
+export function checkReadOptions(options: unknown): number {
+  if (options === undefined) return 0;
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new WalInvalidArgumentError("options", "must be an object such as { afterSeq: 10 }, or undefined");
+  }
+  const afterSeq = (options as { afterSeq?: unknown }).afterSeq;
+  if (afterSeq === undefined) return 0;
+  checkSeq(afterSeq, "options.afterSeq");
+  return afterSeq;
 }

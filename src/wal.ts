@@ -28,7 +28,7 @@ import { OpenStreams } from "./streams.ts";
 import type { StreamState } from "./streams.ts";
 import type { RecoveryReport } from "./recovery.ts";
 import { truncateLog } from "./truncate.ts";
-import { checkBatch, checkKey, checkOpType, checkSeq, checkValue } from "./validate.ts";
+import { checkBatch, checkKey, checkOpType, checkReadOptions, checkSeq, checkValue } from "./validate.ts";
 import { LogWriter } from "./writer.ts";
 import type { BatchOp, Value, WriterStats } from "./writer.ts";
 
@@ -109,6 +109,8 @@ export class WriteAheadLog {
     } catch (e) {
       const code = errorCode(e);
       if (code === "EEXIST" || code === "ENOTDIR") throw new WalFormatError(dir, "it is not a directory");
+      // mkdir -p meets ENOENT only on a symbolic link whose target is missing.
+      if (code === "ENOENT") throw new WalFormatError(dir, "it is a symbolic link to a missing directory");
       throw e;
     }
     // The handle exists before recovery so that the lock registry can hold it; it is only returned on success.
@@ -234,8 +236,7 @@ export class WriteAheadLog {
   #cursor(options: ReadOptions | undefined, committedOnly: boolean): LogCursor {
     const broken = this.#check();
     if (broken !== null && !(broken instanceof WalCorruptionError)) throw broken;
-    const afterSeq = options?.afterSeq ?? 0;
-    checkSeq(afterSeq, "options.afterSeq");
+    const afterSeq = checkReadOptions(options);
     return new LogCursor(this.#fs, this.#writer.segments, this.#writer.activeSize, afterSeq, committedOnly);
   }
 
@@ -260,7 +261,7 @@ export class WriteAheadLog {
 
   async *#stream(options: ReadOptions | undefined, committedOnly: boolean): AsyncGenerator<WalRecord, void, undefined> {
     const cursor = this.#cursor(options, committedOnly);
-    const state: StreamState = { cursor, position: options?.afterSeq ?? 0, ended: null };
+    const state: StreamState = { cursor, position: cursor.afterSeq, ended: null };
     this.#streams.add(state);
     try {
       const chunk: WalRecord[] = [];

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import { MAX_PAYLOAD_BYTES, WalClosedError, WalInvalidArgumentError, WriteAheadLog } from "../mod.ts";
+import { MAX_PAYLOAD_BYTES, WalClosedError, WalFormatError, WalInvalidArgumentError, WriteAheadLog } from "../mod.ts";
 import { segmentFiles, withTempDir } from "./helpers.ts";
 
 /** The segments' bytes without the zeros the writer preallocates after the last record (no record here ends in 0). */
@@ -44,7 +44,20 @@ const badCalls: Call[] = [
   ["non-number truncate seq", "upToSeq", (w) => w.truncate(loose("3"))],
   ["negative afterSeq", "options.afterSeq", (w) => w.replay({ afterSeq: -2 })],
   ["non-integer afterSeq", "options.afterSeq", (w) => w.replay({ afterSeq: 0.5 })],
+  ["null afterSeq", "options.afterSeq", (w) => w.replay({ afterSeq: loose(null) })],
+  ["read options that are not an object", "options", (w) => w.replay(loose("x"))],
+  ["stream options that are not an object", "options", (w) => w.replayStream(loose(5)).next()],
+  ["a view of a detached buffer as value", "value", (w) => w.append("PUT", "k", detached())],
+  ["batch with a null value", "operations[0].value", (w) => w.appendBatch([["PUT", "k", loose(null)]])],
+  ["batch with a detached value", "operations[0].value", (w) => w.appendBatch([{ opType: "PUT", key: "k", value: detached() }])],
 ];
+
+/** A Uint8Array whose buffer was transferred away (as postMessage or structuredClone with transfer leave it). */
+function detached(): Uint8Array {
+  const bytes = new Uint8Array(16);
+  structuredClone(bytes.buffer, { transfer: [bytes.buffer] });
+  return bytes;
+}
 
 for (const [label, argument, run] of badCalls) {
   test(`bad input rejected: ${label}`, async () => {
@@ -77,6 +90,9 @@ test("bad options and directory are rejected with the option named", async () =>
       [{ batchSyncCount: 0 }, "options.batchSyncCount"],
       [{ verify: "some" }, "options.verify"],
       [{ recovery: "maybe" }, "options.recovery"],
+      [{ batchSyncIntervalMs: 2 ** 31 }, "options.batchSyncIntervalMs"],
+      [{ fs: 42 }, "options.fs"],
+      [{ fs: { join: () => "" } }, "options.fs"],
     ];
     for (const [options, argument] of cases) {
       const error = await WriteAheadLog.open(dir, loose(options)).then(() => null, (e: unknown) => e);
@@ -128,5 +144,15 @@ test("appends queued before close() are written by it", async () => {
     const reopened = await WriteAheadLog.open(dir);
     assert.equal((await reopened.replay()).length, 2);
     await reopened.close();
+  });
+});
+
+test("a dangling symbolic link as the directory is a WalFormatError on every runtime", async () => {
+  await withTempDir(async (dir) => {
+    const link = `${dir}/link`;
+    fs.symlinkSync(`${dir}/missing`, link);
+    const error = await WriteAheadLog.open(link).then(() => null, (e: unknown) => e);
+    assert.ok(error instanceof WalFormatError, `expected WalFormatError, got ${error}`);
+    assert.ok(error.message.includes(link), error.message);
   });
 });
