@@ -3,8 +3,10 @@
  * that removes records a stream has not yet yielded ends that stream, and `close` ends every stream and releases
  * its file descriptor at once, even for streams the application abandoned without calling `return()`.
  *
- * Streams are held weakly: an abandoned stream that is garbage-collected has its descriptor released by a
- * finalizer, so it pins neither memory nor a deleted segment's disk space for the life of the log.
+ * A stream's state is held strongly until it ends; an abandoned stream's generator that is garbage-collected has
+ * its descriptor released by a finalizer, so it pins neither memory nor a deleted segment's disk space for the life
+ * of the log. (No WeakRef: a WeakRef keeps its target alive until the microtask queue drains, and a loop of awaited
+ * reads on an in-memory file system never lets it drain.)
  *
  * @module
  */
@@ -23,48 +25,50 @@ export interface StreamState {
   ended: WalError | null;
 }
 
+/** Where a stream's state goes once its generator starts running (the finalizer's handle on it). */
+export interface StreamSlot {
+  state: StreamState | null;
+}
+
 /** The open streams of one log. */
 export class OpenStreams {
-  #live = new Set<WeakRef<StreamState>>();
-  #finalizer = new FinalizationRegistry<{ cursor: LogCursor; ref: WeakRef<StreamState> }>((held) => {
-    this.#live.delete(held.ref);
-    held.cursor.close();
+  #live = new Set<StreamState>();
+  #finalizer = new FinalizationRegistry<StreamSlot>((slot) => {
+    if (slot.state === null) return;
+    this.#live.delete(slot.state);
+    slot.state.cursor.close();
   });
 
-  /** Starts tracking a stream; call `remove` when it ends. */
-  add(state: StreamState): void {
-    const ref = new WeakRef(state);
-    this.#live.add(ref);
-    this.#finalizer.register(state, { cursor: state.cursor, ref }, state);
+  /** Watches a stream's generator: if it is collected before it ended, its cursor is closed. */
+  watch(generator: object, slot: StreamSlot): void {
+    this.#finalizer.register(generator, slot, slot);
   }
 
-  /** Stops tracking a stream that ended on its own. */
-  remove(state: StreamState): void {
-    this.#finalizer.unregister(state);
-    for (const ref of this.#live) {
-      if (ref.deref() === state) this.#live.delete(ref);
-    }
+  /** Starts tracking a stream whose generator began running. */
+  add(slot: StreamSlot, state: StreamState): void {
+    slot.state = state;
+    this.#live.add(state);
+  }
+
+  /** Stops tracking a stream that ended. */
+  remove(slot: StreamSlot): void {
+    this.#finalizer.unregister(slot);
+    if (slot.state !== null) this.#live.delete(slot.state);
   }
 
   /** Moves every stream still open onto the segments a truncate left (see `LogCursor.retarget`). */
   retarget(segments: readonly SegmentInfo[], activeEnd: number): void {
-    for (const ref of this.#live) ref.deref()?.cursor.retarget(segments, activeEnd);
+    for (const state of this.#live) state.cursor.retarget(segments, activeEnd);
   }
 
   /** Ends every stream for which `error` returns an error (its next step throws it), releasing its descriptor now. */
   end(error: (state: StreamState) => WalError | null): void {
-    for (const ref of this.#live) {
-      const state = ref.deref();
-      if (state === undefined) {
-        this.#live.delete(ref);
-        continue;
-      }
+    for (const state of this.#live) {
       const why = error(state);
       if (why === null) continue;
       state.ended ??= why;
       state.cursor.close();
-      this.#finalizer.unregister(state);
-      this.#live.delete(ref);
+      this.#live.delete(state);
     }
   }
 }

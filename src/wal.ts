@@ -25,7 +25,7 @@ import { LogCursor } from "./cursor.ts";
 import type { WalRecord } from "./reader.ts";
 import { recoverLog } from "./recovery.ts";
 import { OpenStreams } from "./streams.ts";
-import type { StreamState } from "./streams.ts";
+import type { StreamSlot, StreamState } from "./streams.ts";
 import type { RecoveryReport } from "./recovery.ts";
 import { truncateLog } from "./truncate.ts";
 import { checkBatch, checkKey, checkOpType, checkReadOptions, checkSeq, checkValue } from "./validate.ts";
@@ -224,13 +224,20 @@ export class WriteAheadLog {
    * await wal.close();
    * ```
    */
-  async *replayStream(options?: ReadOptions): AsyncGenerator<WalRecord, void, undefined> {
-    yield* this.#stream(options, true);
+  replayStream(options?: ReadOptions): AsyncGenerator<WalRecord, void, undefined> {
+    return this.#watched(options, true);
   }
 
   /** Every record as stored, COMMIT and CHECKPOINT records included (their key and value are ""). */
-  async *iterate(options?: ReadOptions): AsyncGenerator<WalRecord, void, undefined> {
-    yield* this.#stream(options, false);
+  iterate(options?: ReadOptions): AsyncGenerator<WalRecord, void, undefined> {
+    return this.#watched(options, false);
+  }
+
+  #watched(options: ReadOptions | undefined, committedOnly: boolean): AsyncGenerator<WalRecord, void, undefined> {
+    const slot: StreamSlot = { state: null };
+    const generator = this.#stream(options, committedOnly, slot);
+    this.#streams.watch(generator, slot);
+    return generator;
   }
 
   #cursor(options: ReadOptions | undefined, committedOnly: boolean): LogCursor {
@@ -259,10 +266,14 @@ export class WriteAheadLog {
     }
   }
 
-  async *#stream(options: ReadOptions | undefined, committedOnly: boolean): AsyncGenerator<WalRecord, void, undefined> {
+  async *#stream(
+    options: ReadOptions | undefined,
+    committedOnly: boolean,
+    slot: StreamSlot,
+  ): AsyncGenerator<WalRecord, void, undefined> {
     const cursor = this.#cursor(options, committedOnly);
     const state: StreamState = { cursor, position: cursor.afterSeq, ended: null };
-    this.#streams.add(state);
+    this.#streams.add(slot, state);
     try {
       const chunk: WalRecord[] = [];
       let more = true;
@@ -279,7 +290,7 @@ export class WriteAheadLog {
       }
       if (state.ended !== null) throw state.ended;
     } finally {
-      this.#streams.remove(state);
+      this.#streams.remove(slot);
       cursor.close();
     }
   }
