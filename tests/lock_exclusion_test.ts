@@ -10,7 +10,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { WalFormatError, WalLockedError, WriteAheadLog } from "../mod.ts";
-import { runtimeBinary } from "./fixtures/child_writer.ts";
+import { runtimeBinary, spawnChild } from "./fixtures/child_writer.ts";
 import type { WorkerReply, WorkerRequest } from "./fixtures/lock_child.ts";
 import { runtimeName, withTempDir } from "./helpers.ts";
 
@@ -304,4 +304,23 @@ test("a holder whose LOCK is still empty (between creating it and writing the pi
     assert.deepEqual((await wal.replay()).map((r) => r.key), ["held"]);
     await wal.close();
   });
+});
+
+test("Deno, Bun and Node take the same kernel lock: a holder of another runtime refuses this one", {
+  timeout: 60_000,
+}, async () => {
+  for (const other of (["deno", "bun", "node"] as const).filter((r) => r !== runtimeName())) {
+    await withTempDir(async (dir) => {
+      const holder = spawnChild(other, ["hold", dir, String(CHILD_MAX_MS)]);
+      try {
+        const pid = await holder.ready;
+        await assert.rejects(WriteAheadLog.open(dir), isLocked(pid), `held by a ${other} child`);
+      } finally {
+        holder.kill();
+      }
+      await holder.exited;
+      const wal = await WriteAheadLog.open(dir);
+      await wal.close();
+    });
+  }
 });
