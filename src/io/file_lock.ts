@@ -150,9 +150,10 @@ function lockWithNodeFs(path: string): WalFileLock | null {
   let open = true;
   return {
     write(data) {
-      fs.ftruncateSync(fd, 0);
+      // Overwrite, then cut: truncating to zero first would make ext4 flush the file on close (auto_da_alloc).
       let done = 0;
       while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, done);
+      fs.ftruncateSync(fd, data.length);
     },
     release() {
       if (!open) return;
@@ -176,10 +177,11 @@ function lockWithDeno(deno: DenoLockApi, path: string): WalFileLock | null {
   let open = true;
   return {
     write(data) {
-      file.truncateSync(0);
+      // Overwrite, then cut: truncating to zero first would make ext4 flush the file on close (auto_da_alloc).
       file.seekSync(0, 0);
       let done = 0;
       while (done < data.length) done += file.writeSync(data.subarray(done));
+      file.truncateSync(data.length);
     },
     release() {
       if (!open) return;
