@@ -20,7 +20,7 @@ export type { WalRecord } from "./src/reader.ts";
 export type { SyncMode, WalOptions } from "./src/options.ts";
 export type { RecoveryAction, RecoveryReport } from "./src/recovery.ts";
 export type { Value, WriterStats } from "./src/writer.ts";
-export type { OpenWriteOptions, WalFile, WalFileSystem } from "./src/io/types.ts";
+export type { OpenWriteOptions, WalFile, WalFileLock, WalFileSystem } from "./src/io/types.ts";
 export {
   WalClosedError,
   WalCorruptionError,

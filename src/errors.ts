@@ -100,24 +100,29 @@ export class WalFormatError extends WalError {
   }
 }
 
-/** Another live process holds the directory's lock. */
+/**
+ * Another holder has the directory's lock: another process, another thread of this one, or another handle of
+ * this thread reaching the directory through another path that is not a symlink (a bind mount).
+ */
 export class WalLockedError extends WalError {
-  /** The pid written in the lock file. */
+  /**
+   * The pid the holder wrote into the lock file (in the holder's PID namespace, so from another container it may
+   * name an unrelated local process); NaN if it could not be read.
+   */
   readonly pid: number;
   /** The lock file's path. */
   readonly lockFile: string;
   /**
-   * Creates the error for `lockFile`, held by `pid`; `unverified` is true when this runtime may not check
-   * whether that process still runs.
+   * Creates the error for `lockFile`, held by `pid`; `selfPid` (this process's pid) lets the message say when
+   * the holder is this very process.
    */
-  constructor(lockFile: string, pid: number, unverified = false) {
-    super(
-      `the log directory is locked by process ${pid} (lock file ${lockFile})` +
-        (unverified
-          ? "; whether that process still runs cannot be checked without permission (Deno: grant --allow-run)," +
-            " and if it is gone, delete the lock file"
-          : ""),
-    );
+  constructor(lockFile: string, pid: number, selfPid?: number) {
+    const who = !Number.isInteger(pid)
+      ? "another process or thread (its pid could not be read)"
+      : pid === selfPid
+      ? `process ${pid}, this process: another thread, or another path to the same directory (a bind mount)`
+      : `process ${pid}`;
+    super(`the log directory is locked by ${who} (lock file ${lockFile})`);
     this.name = "WalLockedError";
     this.pid = pid;
     this.lockFile = lockFile;

@@ -1,13 +1,20 @@
 /**
- * The directory lock. A `LOCK` file holds the owner's pid. Another live process's lock refuses the open; a
- * dead process's lock is taken over; an open of a directory this process already holds supersedes the earlier
- * handle (which then refuses every call).
+ * The directory lock: an exclusive kernel lock (flock; LockFileEx on Windows, see `io/file_lock.ts`) on the
+ * directory's `LOCK` file. The kernel lock is what excludes: another thread, process, PID namespace or path to
+ * the same directory is refused while it is held, and the kernel drops it when its holder dies, so a dead
+ * owner's lock is taken over without anyone deleting a file. The pid written into `LOCK` is only information
+ * for the error message; the file is never deleted (deleting a locked file lets the next two openers lock two
+ * different files).
+ *
+ * Within one thread the lock is held once per directory, by the newest handle: an open of a directory this
+ * thread already holds takes the lock over from the earlier handle, which is superseded (refuses every call)
+ * only once the new open has fully succeeded, so a failed open leaves the earlier handle working.
  *
  * @module
  */
 
-import { WalLockedError } from "./errors.ts";
-import type { WalFileSystem } from "./io/types.ts";
+import { WalError, WalLockedError } from "./errors.ts";
+import type { WalFileLock, WalFileSystem } from "./io/types.ts";
 import { errorCode } from "./io/types.ts";
 
 /** Name of the lock file. */
@@ -18,70 +25,98 @@ export interface Supersedable {
   supersede(): void;
 }
 
-/** Handles that hold a directory in this process, keyed by real path; shared by every copy of this module. */
-function registry(): Map<string, Supersedable> {
-  const key = Symbol.for("@wal/wal.locks");
-  const g = globalThis as unknown as Record<symbol, Map<string, Supersedable> | undefined>;
+/** A directory held by this thread: the handle that holds it and the kernel lock it holds it with. */
+interface Holding {
+  owner: Supersedable;
+  /** Null when the file system offers no kernel lock (then only this thread's handles are excluded). */
+  lock: WalFileLock | null;
+}
+
+/**
+ * Directories held by this thread, keyed by real path; shared by every copy of this module in the thread.
+ * Worker threads have their own globals and never see it: the kernel lock is what excludes them.
+ */
+function registry(): Map<string, Holding> {
+  const key = Symbol.for("@wal/wal.kernel-locks");
+  const g = globalThis as unknown as Record<symbol, Map<string, Holding> | undefined>;
   return (g[key] ??= new Map());
 }
 
-/** A held lock. */
+/** A lock taken for an open in progress. */
 export interface DirectoryLock {
-  /** Gives the lock up (removes the file) if `owner` still holds it. */
+  /** Makes `owner` the holder once its open has succeeded; an earlier handle of this thread is superseded. */
+  commit(owner: Supersedable): void;
+  /** Gives the lock up if this open still holds it (a failed open gives back only what it took itself). */
   release(): void;
 }
 
-/** Takes the lock on `dir` for `owner`. Throws WalLockedError if another live process holds it. */
-export function acquireLock(fs: WalFileSystem, dir: string, owner: Supersedable): DirectoryLock {
+/**
+ * Takes the lock on `dir` for an open in progress. Throws WalLockedError if another thread, process or path
+ * holds it; never waits.
+ */
+export function acquireLock(fs: WalFileSystem, dir: string): DirectoryLock {
   const key = fs.realPath(dir);
   const path = fs.join(dir, LOCK_FILE);
   const held = registry();
   const previous = held.get(key);
-  if (previous !== undefined) {
-    previous.supersede();
-  } else {
-    takeFile(fs, path);
-  }
-  held.set(key, owner);
+  // This thread already holds the directory: the new handle inherits that kernel lock on commit.
+  const own = previous === undefined ? takeKernelLock(fs, path) : null;
+  let mine: Holding | undefined;
+  let done = false;
   return {
+    commit(owner) {
+      const current = held.get(key);
+      if (current !== previous) throw new WalError(`the lock on ${path} changed hands during the open`);
+      mine = { owner, lock: previous === undefined ? own : previous.lock };
+      held.set(key, mine);
+      previous?.owner.supersede();
+    },
     release() {
-      if (held.get(key) !== owner) return;
-      held.delete(key);
-      try {
-        fs.remove(path);
-      } catch (e) {
-        if (errorCode(e) !== "ENOENT") throw e;
+      if (done) return;
+      done = true;
+      if (mine === undefined) {
+        own?.release();
+        return;
       }
+      if (held.get(key) !== mine) return;
+      held.delete(key);
+      mine.lock?.release();
     },
   };
 }
 
-function takeFile(fs: WalFileSystem, path: string): void {
-  const me = fs.pid();
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const file = fs.openWrite(path, { create: true, exclusive: true });
-      try {
-        file.append(new TextEncoder().encode(String(me)));
-      } finally {
-        file.close();
-      }
-      return;
-    } catch (e) {
-      if (errorCode(e) !== "EEXIST") throw e;
+function takeKernelLock(fs: WalFileSystem, path: string): WalFileLock | null {
+  if (fs.lockFile === undefined) return null;
+  let lock: WalFileLock | null;
+  try {
+    lock = fs.lockFile(path);
+  } catch (e) {
+    const code = errorCode(e);
+    if (code === "ENOLCK" || code?.startsWith("errno ")) {
+      throw new WalError(
+        `cannot lock the log directory (lock file ${path}): ${e instanceof Error ? e.message : e}; the log never ` +
+          "runs without its lock",
+        { cause: e },
+      );
     }
-    const text = new TextDecoder().decode(fs.readFile(path)).trim();
-    const pid = /^\d+$/.test(text) ? Number(text) : NaN;
-    // Our own pid with no handle in the registry: a handle of ours that was dropped without close().
-    if (Number.isInteger(pid) && pid !== me) {
-      const alive = fs.processAlive(pid);
-      if (alive !== false) throw new WalLockedError(path, pid, alive === "unknown");
-    }
-    try {
-      fs.remove(path);
-    } catch (e) {
-      if (errorCode(e) !== "ENOENT") throw e;
-    }
+    throw e;
   }
-  throw new WalLockedError(path, NaN);
+  if (lock === null) throw new WalLockedError(path, holderPid(fs, path), fs.pid());
+  try {
+    lock.write(new TextEncoder().encode(String(fs.pid())));
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+  return lock;
+}
+
+/** The pid the holder wrote, or NaN if it cannot be read (not written yet; Windows refuses reading it). */
+function holderPid(fs: WalFileSystem, path: string): number {
+  try {
+    const text = new TextDecoder().decode(fs.readFile(path)).trim();
+    return /^\d{1,15}$/.test(text) ? Number(text) : NaN;
+  } catch {
+    return NaN;
+  }
 }

@@ -95,7 +95,7 @@ export class WriteAheadLog {
    * Opens (creating if needed) the log in `dir`: takes the directory lock, verifies the log and repairs a torn
    * tail (see `recovery`), and resumes numbering after the last valid record.
    *
-   * @throws WalLockedError if another live process holds the directory.
+   * @throws WalLockedError if another process, thread or path holds the directory.
    * @throws WalCorruptionError with `recovery: "strict"` when the log has damage a crash cannot explain.
    * @throws WalFormatError for a newer format version or a directory that is not a log.
    * @throws WalInvalidArgumentError for a bad `dir` or option.
@@ -113,23 +113,19 @@ export class WriteAheadLog {
       if (code === "ENOENT") throw new WalFormatError(dir, "it is a symbolic link to a missing directory");
       throw e;
     }
-    // The handle exists before recovery so that the lock registry can hold it; it is only returned on success.
-    let wal: WriteAheadLog | undefined;
-    const owner = {
-      supersede: () => {
-        if (wal !== undefined) wal.#supersede();
-      },
-    };
-    const lock = acquireLock(fs, dir, owner);
+    const lock = acquireLock(fs, dir);
+    let wal: WriteAheadLog;
     try {
       const recovered = recoverLog(fs, dir, resolved);
       const writer = new LogWriter(fs, dir, recovered.segments, recovered.nextSeq, recovered.activeEnd, resolved);
       wal = new WriteAheadLog(dir, fs, writer, lock, recovered.report, resolved);
-      return wal;
+      // Only a fully successful open takes the lock over from an earlier handle of this thread.
+      lock.commit({ supersede: () => wal.#supersede() });
     } catch (e) {
       lock.release();
       throw e;
     }
+    return wal;
   }
 
   #supersede(): void {

@@ -34,7 +34,7 @@
  * @module
  */
 
-import type { OpenWriteOptions, WalFile, WalFileSystem } from "./types.ts";
+import type { OpenWriteOptions, WalFile, WalFileLock, WalFileSystem } from "./types.ts";
 
 /** One recorded change. `inode` identifies a file across renames; `path` is the name it was reached by. */
 export type CrashEvent =
@@ -179,6 +179,8 @@ export class CrashFileSystem implements WalFileSystem {
   #baseDirs = new Map<string, Map<string, number>>();
   #baseContent = new Map<number, Uint8Array>();
   #faults: { fault: Fault; seen: number }[] = [];
+  // Inodes locked through lockFile. Not part of the disk: a materialized disk starts with none, as after a crash.
+  #locks = new Set<number>();
 
   /** An empty disk. */
   constructor(options: CrashFileSystemOptions = {}) {
@@ -487,6 +489,35 @@ export class CrashFileSystem implements WalFileSystem {
   /** The simulated process id. */
   pid(): number {
     return this.#pid;
+  }
+
+  /**
+   * An in-memory exclusive lock per inode, like flock: refused while another handle of this file system holds
+   * it. The pid written through it is an ordinary append (faults apply).
+   */
+  lockFile(path: string): WalFileLock | null {
+    const p = normalize(path);
+    const file = this.openWrite(p, { create: true });
+    const [dir, name] = splitPath(p);
+    const inode = this.#entries(dir, "open").get(name)!.id;
+    if (this.#locks.has(inode)) {
+      file.close();
+      return null;
+    }
+    this.#locks.add(inode);
+    let held = true;
+    return {
+      write(data: Uint8Array) {
+        if (file.size() > 0) file.truncate(0);
+        file.append(data);
+      },
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.#locks.delete(inode);
+        file.close();
+      },
+    };
   }
 
   /** Only this simulated process is alive: whoever held a lock before a crash is gone. */

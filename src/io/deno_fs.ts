@@ -6,6 +6,7 @@
  */
 
 import type { OpenWriteOptions, WalFile, WalFileSystem } from "./types.ts";
+import { tryLockFile } from "./file_lock.ts";
 
 /** The part of `Deno.FsFile` this adapter uses, declared here so the sources type-check on every runtime. */
 interface DenoFile {
@@ -149,5 +150,6 @@ export function createDenoFileSystem(): WalFileSystem {
         return true;
       }
     },
+    lockFile: tryLockFile,
   };
 }

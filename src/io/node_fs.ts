@@ -9,6 +9,7 @@ import * as path from "node:path";
 import process from "node:process";
 import type { OpenWriteOptions, WalFile, WalFileSystem } from "./types.ts";
 import { errorCode } from "./types.ts";
+import { tryLockFile } from "./file_lock.ts";
 
 const isWindows = process.platform === "win32";
 
@@ -90,4 +91,5 @@ export const nodeFileSystem: WalFileSystem = {
       return errorCode(e) !== "ESRCH";
     }
   },
+  lockFile: tryLockFile,
 };

@@ -35,6 +35,17 @@ export interface OpenWriteOptions {
   exclusive?: boolean;
 }
 
+/**
+ * An exclusive lock on a file, taken from the kernel where the runtime allows it, so that the kernel drops it
+ * when the holder's process dies.
+ */
+export interface WalFileLock {
+  /** Replaces the locked file's content (through the locking handle: Windows refuses other handles). */
+  write(data: Uint8Array): void;
+  /** Gives the lock up and closes the handle. Releasing twice is a no-op. */
+  release(): void;
+}
+
 /** The directory-level operations and process facts the log needs. */
 export interface WalFileSystem {
   /** Joins a directory and a file name with the platform's separator. */
@@ -63,6 +74,12 @@ export interface WalFileSystem {
   pid(): number;
   /** Whether a process with this id is running, or "unknown" when this runtime is not allowed to tell. */
   processAlive(pid: number): boolean | "unknown";
+  /**
+   * Creates the file at `path` if missing and takes an exclusive lock on it without waiting: null if another
+   * holder (thread, process, or another handle of this one) has it. Must exclude every other open of the same
+   * file, whatever path reached it. Without this method the log excludes only other handles of its own thread.
+   */
+  lockFile?(path: string): WalFileLock | null;
 }
 
 /** The OS error code an error carries, if any. */

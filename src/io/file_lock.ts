@@ -1,0 +1,202 @@
+/**
+ * The kernel lock behind the directory lock, the same kind on every runtime so that Deno, Bun and Node
+ * processes exclude one another: `flock(2)` on Linux and macOS, `LockFileEx` on Windows.
+ *
+ * - Deno: `FsFile.tryLockSync` (flock / LockFileEx); no extra permission.
+ * - Bun: libc's `flock` through `bun:ffi` (Windows: the Node addon, untested).
+ * - Node: the prebuilt addon `fs-ext-extra-prebuilt`, whose `flockSync` calls flock (LockFileEx on Windows).
+ *
+ * flock belongs to the open file description, not to the process: two worker threads (or two handles of one
+ * thread) that each open the file exclude each other, where POSIX `fcntl` locks (and SQLite's, built on them)
+ * would let every thread of the owning process in. The kernel drops the lock when the last descriptor of that
+ * open closes, including when the process dies, whatever its pid or PID namespace. Descriptors are opened
+ * close-on-exec (all three runtimes do), so a child process does not inherit the lock.
+ *
+ * @module
+ */
+
+import * as fs from "node:fs";
+import { createRequire } from "node:module";
+import process from "node:process";
+import { runtime } from "./runtime.ts";
+import type { WalFileLock } from "./types.ts";
+import { errorCode } from "./types.ts";
+
+/** The part of `Deno.FsFile` the lock uses. */
+interface DenoLockFile {
+  tryLockSync(exclusive?: boolean): boolean;
+  writeSync(p: Uint8Array): number;
+  seekSync(offset: number, whence: number): number;
+  truncateSync(len?: number): void;
+  close(): void;
+}
+
+/** The part of the `Deno` namespace the lock uses. */
+interface DenoLockApi {
+  openSync(path: string, options: Record<string, boolean>): DenoLockFile;
+}
+
+/** Tries flock(LOCK_EX | LOCK_NB) on a descriptor: true if taken, false if another holder has it. */
+type TryLockFd = (fd: number) => boolean;
+
+/** An Error carrying an OS-style code, as the adapters throw. */
+function codeError(code: string, message: string, cause?: unknown): Error & { code: string } {
+  return Object.assign(new Error(`${code}: ${message}`, { cause }), { code });
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+let cachedTryLockFd: TryLockFd | undefined;
+
+/** The per-runtime flock for `node:fs` descriptors, loaded on first use. */
+function tryLockFd(): TryLockFd {
+  if (cachedTryLockFd !== undefined) return cachedTryLockFd;
+  const require = createRequire(import.meta.url);
+  if (runtime === "bun" && process.platform !== "win32") {
+    cachedTryLockFd = bunFlock(require);
+  } else {
+    cachedTryLockFd = addonFlock(require);
+  }
+  return cachedTryLockFd;
+}
+
+/** The part of `bun:ffi` used here. */
+interface BunFfi {
+  dlopen(
+    path: string,
+    symbols: Record<string, { args: string[]; returns: string }>,
+  ): { symbols: { flock(fd: number, op: number): number; errnoPtr(): unknown } };
+  read: { i32(ptr: unknown, offset: number): number };
+}
+
+function bunFlock(require: (id: string) => unknown): TryLockFd {
+  const ffi = require("bun:ffi") as BunFfi;
+  const darwin = process.platform === "darwin";
+  // glibc names errno's location __errno_location, musl too; macOS names it __error.
+  const errnoName = darwin ? "__error" : "__errno_location";
+  const candidates = darwin ? ["libc.dylib", "/usr/lib/libSystem.B.dylib"] : ["libc.so.6", "libc.so"];
+  let lib: ReturnType<BunFfi["dlopen"]> | undefined;
+  let lastError: unknown;
+  for (const name of candidates) {
+    try {
+      const opened = ffi.dlopen(name, {
+        flock: { args: ["i32", "i32"], returns: "i32" },
+        [errnoName]: { args: [], returns: "ptr" },
+      }) as unknown as { symbols: Record<string, (...args: number[]) => unknown> };
+      lib = {
+        symbols: {
+          flock: (fd, op) => opened.symbols.flock(fd, op) as number,
+          errnoPtr: () => opened.symbols[errnoName](),
+        },
+      };
+      break;
+    } catch (e) {
+      lastError = e;
+    }
+  }
+  if (lib === undefined) throw codeError("ENOLCK", `cannot load libc's flock through bun:ffi (${lastError})`, lastError);
+  const found = lib;
+  const wouldBlock = darwin ? 35 : 11;
+  return (fd) => {
+    if (found.symbols.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+    const errno = ffi.read.i32(found.symbols.errnoPtr(), 0);
+    if (errno === wouldBlock) return false;
+    throw codeError(errno === 37 || errno === 77 ? "ENOLCK" : `errno ${errno}`, "flock failed");
+  };
+}
+
+/** The part of `fs-ext-extra-prebuilt` used here. */
+interface FsExt {
+  flockSync(fd: number, flags: "exnb"): number;
+}
+
+function addonFlock(require: (id: string) => unknown): TryLockFd {
+  let addon: FsExt;
+  try {
+    addon = require("fs-ext-extra-prebuilt") as FsExt;
+  } catch (e) {
+    throw codeError(
+      "ENOLCK",
+      `cannot load the file-lock addon fs-ext-extra-prebuilt (no prebuilt binary for ${process.platform}-` +
+        `${process.arch}, Node ${process.versions.node}?): ${e instanceof Error ? e.message : e}`,
+      e,
+    );
+  }
+  return (fd) => {
+    try {
+      addon.flockSync(fd, "exnb");
+      return true;
+    } catch (e) {
+      const code = errorCode(e);
+      if (code === "EAGAIN" || code === "EWOULDBLOCK") return false;
+      throw e;
+    }
+  };
+}
+
+/** Locks through `node:fs` descriptors (Node and Bun). */
+function lockWithNodeFs(path: string): WalFileLock | null {
+  const tryLock = tryLockFd();
+  const { O_RDWR, O_CREAT } = fs.constants;
+  const fd = fs.openSync(path, O_RDWR | O_CREAT, 0o644);
+  let locked = false;
+  try {
+    locked = tryLock(fd);
+  } finally {
+    if (!locked) fs.closeSync(fd);
+  }
+  if (!locked) return null;
+  let open = true;
+  return {
+    write(data) {
+      // Overwrite, then cut: truncating to zero first would make ext4 flush the file on close (auto_da_alloc).
+      let done = 0;
+      while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, done);
+      fs.ftruncateSync(fd, data.length);
+    },
+    release() {
+      if (!open) return;
+      open = false;
+      // Closing the only descriptor of this open drops the flock.
+      fs.closeSync(fd);
+    },
+  };
+}
+
+/** Locks through `Deno.FsFile`. */
+function lockWithDeno(deno: DenoLockApi, path: string): WalFileLock | null {
+  const file = deno.openSync(path, { read: true, write: true, create: true });
+  let locked = false;
+  try {
+    locked = file.tryLockSync(true);
+  } finally {
+    if (!locked) file.close();
+  }
+  if (!locked) return null;
+  let open = true;
+  return {
+    write(data) {
+      // Overwrite, then cut: truncating to zero first would make ext4 flush the file on close (auto_da_alloc).
+      file.seekSync(0, 0);
+      let done = 0;
+      while (done < data.length) done += file.writeSync(data.subarray(done));
+      file.truncateSync(data.length);
+    },
+    release() {
+      if (!open) return;
+      open = false;
+      file.close();
+    },
+  };
+}
+
+/**
+ * Creates `path` if missing and takes an exclusive kernel lock on it without waiting; null if another open of
+ * the file (any thread, process or path) holds it. Throws (code `ENOLCK` or the OS's) when no lock can be had
+ * at all, for example on a file system without lock support: the caller must not go on unlocked.
+ */
+export function tryLockFile(path: string): WalFileLock | null {
+  const deno = (globalThis as { Deno?: DenoLockApi }).Deno;
+  return deno !== undefined ? lockWithDeno(deno, path) : lockWithNodeFs(path);
+}
