@@ -67,6 +67,8 @@ export function acquireLock(fs: WalFileSystem, dir: string): DirectoryLock {
     commit(owner) {
       const current = held.get(key);
       if (current !== previous) throw new WalError(`the lock on ${path} changed hands during the open`);
+      // The pid goes in only now, so that an open that fails leaves a LOCK it found as it was.
+      own?.write(new TextEncoder().encode(String(fs.pid())));
       mine = { owner, lock: previous === undefined ? own : previous.lock };
       held.set(key, mine);
       previous?.owner.supersede();
@@ -75,7 +77,8 @@ export function acquireLock(fs: WalFileSystem, dir: string): DirectoryLock {
       if (done) return;
       done = true;
       if (mine === undefined) {
-        own?.release();
+        // A failed open leaves the directory as it found it: a LOCK it created goes again.
+        own?.release(own.created);
         return;
       }
       if (held.get(key) !== mine) return;
@@ -102,12 +105,6 @@ function takeKernelLock(fs: WalFileSystem, path: string): WalFileLock | null {
     throw e;
   }
   if (lock === null) throw new WalLockedError(path, holderPid(fs, path), fs.pid());
-  try {
-    lock.write(new TextEncoder().encode(String(fs.pid())));
-  } catch (e) {
-    lock.release();
-    throw e;
-  }
   return lock;
 }
 

@@ -497,6 +497,7 @@ export class CrashFileSystem implements WalFileSystem {
    */
   lockFile(path: string): WalFileLock | null {
     const p = normalize(path);
+    const created = !this.exists(p);
     const file = this.openWrite(p, { create: true });
     const [dir, name] = splitPath(p);
     const inode = this.#entries(dir, "open").get(name)!.id;
@@ -507,15 +508,17 @@ export class CrashFileSystem implements WalFileSystem {
     this.#locks.add(inode);
     let held = true;
     return {
+      created,
       write(data: Uint8Array) {
         if (file.size() > 0) file.truncate(0);
         file.append(data);
       },
-      release: () => {
+      release: (remove = false) => {
         if (!held) return;
         held = false;
         this.#locks.delete(inode);
         file.close();
+        if (remove && this.exists(p)) this.remove(p);
       },
     };
   }

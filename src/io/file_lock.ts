@@ -25,6 +25,7 @@ import { errorCode } from "./types.ts";
 /** The part of `Deno.FsFile` the lock uses. */
 interface DenoLockFile {
   tryLockSync(exclusive?: boolean): boolean;
+  statSync(): { ino: number | null; dev: number };
   writeSync(p: Uint8Array): number;
   seekSync(offset: number, whence: number): number;
   truncateSync(len?: number): void;
@@ -34,6 +35,9 @@ interface DenoLockFile {
 /** The part of the `Deno` namespace the lock uses. */
 interface DenoLockApi {
   openSync(path: string, options: Record<string, boolean>): DenoLockFile;
+  statSync(path: string): { ino: number | null; dev: number };
+  removeSync(path: string): void;
+  errors: { AlreadyExists: new (...args: never[]) => Error; NotFound: new (...args: never[]) => Error };
 }
 
 /** Tries flock(LOCK_EX | LOCK_NB) on a descriptor: true if taken, false if another holder has it. */
@@ -135,47 +139,116 @@ function addonFlock(require: (id: string) => unknown): TryLockFd {
   };
 }
 
+/** How many times a locker starts over after the file it locked was removed under it. */
+const ATTEMPTS = 16;
+
 /** Locks through `node:fs` descriptors (Node and Bun). */
 function lockWithNodeFs(path: string): WalFileLock | null {
   const tryLock = tryLockFd();
-  const { O_RDWR, O_CREAT } = fs.constants;
-  const fd = fs.openSync(path, O_RDWR | O_CREAT, 0o644);
-  let locked = false;
-  try {
-    locked = tryLock(fd);
-  } finally {
-    if (!locked) fs.closeSync(fd);
+  const { O_RDWR, O_CREAT, O_EXCL } = fs.constants;
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    let created = true;
+    let fd: number;
+    try {
+      fd = fs.openSync(path, O_RDWR | O_CREAT | O_EXCL, 0o644);
+    } catch (e) {
+      if (errorCode(e) !== "EEXIST") throw e;
+      created = false;
+      try {
+        fd = fs.openSync(path, O_RDWR);
+      } catch (e2) {
+        if (errorCode(e2) === "ENOENT") continue; // removed between the two opens
+        throw e2;
+      }
+    }
+    let locked = false;
+    try {
+      locked = tryLock(fd);
+    } finally {
+      if (!locked) fs.closeSync(fd);
+    }
+    if (!locked) return null;
+    // A failed open that created the file removes it while holding the lock; whoever opened the file before
+    // that and locks it after holds a lock on a removed file, and must start over on the new one.
+    const now = fs.statSync(path, { throwIfNoEntry: false });
+    const mine = fs.fstatSync(fd);
+    if (now === undefined || now.ino !== mine.ino || now.dev !== mine.dev) {
+      fs.closeSync(fd);
+      continue;
+    }
+    return nodeLockHandle(fd, path, created);
   }
-  if (!locked) return null;
+  throw codeError("ENOLCK", `the lock file ${path} kept being replaced while it was being locked`);
+}
+
+function nodeLockHandle(fd: number, path: string, created: boolean): WalFileLock {
   let open = true;
   return {
+    created,
     write(data) {
       // Overwrite, then cut: truncating to zero first would make ext4 flush the file on close (auto_da_alloc).
       let done = 0;
       while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, done);
       fs.ftruncateSync(fd, data.length);
     },
-    release() {
+    release(remove = false) {
       if (!open) return;
       open = false;
-      // Closing the only descriptor of this open drops the flock.
-      fs.closeSync(fd);
+      try {
+        if (remove) fs.rmSync(path, { force: true });
+      } finally {
+        // Closing the only descriptor of this open drops the flock.
+        fs.closeSync(fd);
+      }
     },
   };
 }
 
 /** Locks through `Deno.FsFile`. */
 function lockWithDeno(deno: DenoLockApi, path: string): WalFileLock | null {
-  const file = deno.openSync(path, { read: true, write: true, create: true });
-  let locked = false;
-  try {
-    locked = file.tryLockSync(true);
-  } finally {
-    if (!locked) file.close();
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    let created = true;
+    let file: DenoLockFile;
+    try {
+      file = deno.openSync(path, { read: true, write: true, createNew: true });
+    } catch (e) {
+      if (!(e instanceof deno.errors.AlreadyExists)) throw e;
+      created = false;
+      try {
+        file = deno.openSync(path, { read: true, write: true });
+      } catch (e2) {
+        if (e2 instanceof deno.errors.NotFound) continue;
+        throw e2;
+      }
+    }
+    let locked = false;
+    try {
+      locked = file.tryLockSync(true);
+    } finally {
+      if (!locked) file.close();
+    }
+    if (!locked) return null;
+    // As on Node: the file may have been removed between our open and our lock (ino is null on Windows).
+    let now: { ino: number | null; dev: number } | null = null;
+    try {
+      now = deno.statSync(path);
+    } catch (e) {
+      if (!(e instanceof deno.errors.NotFound)) throw e;
+    }
+    const mine = file.statSync();
+    if (now === null || now.ino !== mine.ino || now.dev !== mine.dev) {
+      file.close();
+      continue;
+    }
+    return denoLockHandle(deno, file, path, created);
   }
-  if (!locked) return null;
+  throw codeError("ENOLCK", `the lock file ${path} kept being replaced while it was being locked`);
+}
+
+function denoLockHandle(deno: DenoLockApi, file: DenoLockFile, path: string, created: boolean): WalFileLock {
   let open = true;
   return {
+    created,
     write(data) {
       // Overwrite, then cut: truncating to zero first would make ext4 flush the file on close (auto_da_alloc).
       file.seekSync(0, 0);
@@ -183,10 +256,20 @@ function lockWithDeno(deno: DenoLockApi, path: string): WalFileLock | null {
       while (done < data.length) done += file.writeSync(data.subarray(done));
       file.truncateSync(data.length);
     },
-    release() {
+    release(remove = false) {
       if (!open) return;
       open = false;
-      file.close();
+      try {
+        if (remove) {
+          try {
+            deno.removeSync(path);
+          } catch (e) {
+            if (!(e instanceof deno.errors.NotFound)) throw e;
+          }
+        }
+      } finally {
+        file.close();
+      }
     },
   };
 }

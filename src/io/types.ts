@@ -40,10 +40,16 @@ export interface OpenWriteOptions {
  * when the holder's process dies.
  */
 export interface WalFileLock {
+  /** True when taking the lock created the file (it did not exist before). */
+  readonly created: boolean;
   /** Replaces the locked file's content (through the locking handle: Windows refuses other handles). */
   write(data: Uint8Array): void;
-  /** Gives the lock up and closes the handle. Releasing twice is a no-op. */
-  release(): void;
+  /**
+   * Gives the lock up and closes the handle; with `remove`, deletes the file first, while still holding the lock
+   * (safe because a locker checks, once it holds the lock, that the path still names the file it locked).
+   * Releasing twice is a no-op.
+   */
+  release(remove?: boolean): void;
 }
 
 /** The directory-level operations and process facts the log needs. */
