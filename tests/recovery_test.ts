@@ -181,15 +181,15 @@ test("an oversized key is reported as the key (append and batch), an oversized v
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir);
     const bigKey = "k".repeat(MAX_PAYLOAD_BYTES);
-    const cases: [Promise<unknown>, string][] = [
-      [wal.append("PUT", bigKey, "v"), "key"],
-      [wal.append("PUT", "é".repeat(MAX_PAYLOAD_BYTES / 2), "v"), "key"], // too large only once encoded
-      [wal.append("PUT", "k", new Uint8Array(MAX_PAYLOAD_BYTES)), "value"],
-      [wal.appendBatch([["PUT", "a", "1"], ["PUT", bigKey, "2"]]), "operations[1].key"],
-      [wal.appendBatch([["PUT", "a", new Uint8Array(MAX_PAYLOAD_BYTES)]]), "operations[0].value"],
+    const cases: [() => Promise<unknown>, string][] = [
+      [() => wal.append("PUT", bigKey, "v"), "key"],
+      [() => wal.append("PUT", "é".repeat(MAX_PAYLOAD_BYTES / 2), "v"), "key"], // too large only once encoded
+      [() => wal.append("PUT", "k", new Uint8Array(MAX_PAYLOAD_BYTES)), "value"],
+      [() => wal.appendBatch([["PUT", "a", "1"], ["PUT", bigKey, "2"]]), "operations[1].key"],
+      [() => wal.appendBatch([["PUT", "a", new Uint8Array(MAX_PAYLOAD_BYTES)]]), "operations[0].value"],
     ];
     for (const [call, argument] of cases) {
-      const error = await call.then(() => null, (e: unknown) => e);
+      const error = await Promise.resolve().then(call).then(() => null, (e: unknown) => e);
       assert.ok(error instanceof WalInvalidArgumentError, `${argument}: ${error}`);
       assert.equal(error.argument, argument);
     }
