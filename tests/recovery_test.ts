@@ -257,3 +257,39 @@ test("version 2 records carry a header checksum that the payload checksum does n
   assert.equal(view.getUint32(28, true), 2, "syncedBack = 7 - 5");
   assert.equal(view.getUint32(0, true), crc32(bytes.subarray(4, RECORD_HEADER_SIZE)));
 });
+
+test("strict mode refuses a bad record only when a later record proves its seq was durable (syncedBack)", async () => {
+  // Records 1..10; record 4's header is damaged. `durable(seq)` is what the writer knew durable when encoding.
+  const build = (durable: (seq: number) => number) =>
+    segmentOf(1, (enc) => {
+      for (let seq = 1; seq <= 10; seq++) {
+        enc.syncedThrough = durable(seq);
+        enc.data(seq, "PUT", `k${seq}`, "v".repeat(40), false);
+      }
+    });
+  const recordSize = RECORD_HEADER_SIZE + 3 + 2 + 40;
+  const fourth = SEGMENT_HEADER_SIZE + 3 * recordSize;
+  const damaged = (bytes: Uint8Array) => {
+    bytes[fourth + 20] ^= 0x10; // valueLen of seq 4
+    return CrashFileSystem.from(new Map([[`${DIR}/${segmentName(1)}`, bytes]]), [DIR]);
+  };
+  // Each record written after an fdatasync of everything before it ("sync" mode): seq 5 vouches for seq 4.
+  const synced = damaged(build((seq) => seq - 1));
+  const error = await WriteAheadLog.open(DIR, { fs: synced.clone(), recovery: "strict" }).then(() => null, (e: unknown) => e);
+  assert.ok(error instanceof WalCorruptionError, `strict: ${error}`);
+  assert.equal(error.offset, fourth);
+  assert.equal(error.seq, 4);
+  const repaired = await WriteAheadLog.open(DIR, { fs: synced });
+  assert.deepEqual(repaired.recovery.actions.map((a) => [a.action, a.offset, a.recordsDropped]), [["cut-damage", fourth, 6]]);
+  assert.equal(repaired.currentSeqNum(), 3);
+  await repaired.close();
+  // Nothing synced since seq 3 (or nothing known): records 4..10 were all in flight, and a crash can lose the
+  // page holding seq 4 while keeping later ones. Strict opens; the cut is the same.
+  for (const durable of [(seq: number) => Math.min(seq - 1, 3), () => 0]) {
+    const disk = damaged(build(durable));
+    const wal = await WriteAheadLog.open(DIR, { fs: disk, recovery: "strict" });
+    assert.deepEqual(wal.recovery.actions.map((a) => [a.action, a.offset, a.recordsDropped]), [["cut-tail", fourth, 6]]);
+    assert.equal(await wal.append("PUT", "next", "1"), 4, "seq 4 is handed out once: the old one left the log");
+    await wal.close();
+  }
+});
