@@ -6,9 +6,9 @@
  */
 
 import { Buffer } from "node:buffer";
-import { crc32 } from "./crc32.ts";
 import { runtime } from "./io/runtime.ts";
 import {
+  crc32Range,
   crc32Small,
   FLAG_BATCH,
   FLAG_BYTES,
@@ -132,7 +132,7 @@ export class RecordEncoder {
     view.setUint16(start + 14, op.length, true);
     view.setUint32(start + 16, keyLen, true);
     view.setUint32(start + 20, valueLen, true);
-    view.setUint32(start + 24, crc32(bytes.subarray(payloadStart, at)), true);
+    view.setUint32(start + 24, crc32Range(bytes, payloadStart, at - payloadStart), true);
     view.setUint32(start + 28, this.#syncedBack(seq), true);
     view.setUint32(start, crc32Small(bytes, start + 4, RECORD_HEADER_SIZE - 4), true);
     this.length = at;

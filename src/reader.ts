@@ -11,6 +11,7 @@ import { crc32 } from "./crc32.ts";
 import {
   CHECKPOINT_OP,
   COMMIT_OP,
+  crc32Range,
   crc32Small,
   FORMAT_VERSION,
   FLAG_BATCH,
@@ -277,7 +278,7 @@ export class SegmentScanner {
       this.#curText = this.#text;
     }
     if (v2) {
-      if (payload > 0 && recView.getUint32(at + 24, true) !== crc32(buf.subarray(at + hs, at + length))) {
+      if (payload > 0 && recView.getUint32(at + 24, true) !== crc32Range(buf, at + hs, length - hs)) {
         return this.#failAt("payload checksum mismatch", length);
       }
       if (payload === 0 && recView.getUint32(at + 24, true) !== 0) return this.#failAt("payload checksum mismatch", length);
@@ -408,7 +409,7 @@ export class SegmentScanner {
         if (buf[at + 12] !== KIND_DATA || (buf[at + 13] & ~KNOWN_FLAGS) !== 0) break;
         const seq = getU64(view, at + 4);
         if (seq !== expected) break;
-        if (view.getUint32(at + 24, true) !== crc32(buf.subarray(at + hs, at + length))) break;
+        if (view.getUint32(at + 24, true) !== crc32Range(buf, at + hs, length - hs)) break;
         const inBatch = (buf[at + 13] & FLAG_BATCH) !== 0;
         if (!inBatch && pending > 0) break;
         pos += length;
@@ -458,7 +459,7 @@ export class SegmentScanner {
       if (opLen === 0 || opLen > MAX_OP_TYPE_BYTES || length >= LARGE_RECORD || pos + length > limitPos) break;
       if (buf[at + 12] !== KIND_DATA || (flags & ~FLAG_BYTES) !== 0) break;
       if (v2) {
-        if (view.getUint32(at + 24, true) !== crc32(buf.subarray(at + hs, at + length))) break;
+        if (view.getUint32(at + 24, true) !== crc32Range(buf, at + hs, length - hs)) break;
       } else if (view.getUint32(at, true) !== crc32(buf.subarray(at + 4, at + length))) {
         break;
       }
