@@ -120,17 +120,34 @@
  *
  * `append("PUT", "k", "v")` as seq 7, written when seq 5 was known durable (syncedBack = 7 - 5 = 2), is 37 bytes:
  * ```
- * hcrc(4) | 07 00 00 00 00 00 00 00 | 01 | 00 | 03 00 | 01 00 00 00 | 01 00 00 00 | pcrc(4) | 02 00 00 00 | "PUT" "k" "v"
+ * 13 1f 81 31                  headerCrc: CRC-32 of the 28 bytes from seq to syncedBack
+ * 07 00 00 00 00 00 00 00      seq 7
+ * 01                           kind DATA
+ * 00                           flags: a text value, not in a batch
+ * 03 00                        opLen 3
+ * 01 00 00 00                  keyLen 1
+ * 01 00 00 00                  valueLen 1
+ * 4f 27 38 56                  payloadCrc: CRC-32 of the 5 bytes "PUTkv"
+ * 02 00 00 00                  syncedBack 2: seqs up to 5 were durable
+ * 50 55 54 6b 76               "PUT" "k" "v"
  * ```
- * where pcrc = CRC-32 of the 5 bytes "PUTkv" and hcrc = CRC-32 of the 28 header bytes from seq to syncedBack.
- * A COMMIT as seq 8 with nothing known durable is 32 bytes: `hcrc(4) 08 00 .. 00 | 02 | 00 | 00 00 | 00 00 00 00 |
- * 00 00 00 00 | 00 00 00 00 | 00 00 00 00`. A version-2 segment starts with `"JSWALSEG" 02 00 20 00` + firstSeq.
+ * A COMMIT as seq 8 with nothing known durable is the 32 bytes
+ * `8d e9 11 47 | 08 00 00 00 00 00 00 00 | 02 | 00 | 00 00 | 00 00 00 00 | 00 00 00 00 | 00 00 00 00 | 00 00 00 00`.
+ * A version-2 segment starts with `"JSWALSEG" 02 00 20 00` + firstSeq (u64) + 8 zero bytes + its CRC-32.
+ *
+ * # What the format cannot tell apart
+ *
+ * After a header that does not check out, what follows is found by searching; a crash that lost the page holding
+ * a record's header but kept later pages of the same write lets the search look into that record's payload. A
+ * payload holding records of another log, with seqs just above the lost one and `syncedBack` values reaching it,
+ * could then make strict mode refuse (repair cuts at the same place either way; only its count of dropped
+ * records is off). A torn write that kept its first bytes, the common crash, never searches.
  *
  * # Worked example, version 1
  *
  * `append("PUT", "k", "v")` as seq 1 is 27 bytes:
- * `crc(4) 01 00 00 00 00 00 00 00 | 01 | 00 | 03 00 | 01 00 00 00 | 01 00 00 00 | "PUT" "k" "v"`, where crc is the
- * CRC-32 of the 23 bytes after it. A version-1 segment starts with `"JSWALSEG" 01 00 20 00` + firstSeq.
+ * `2f 22 68 80 | 01 00 00 00 00 00 00 00 | 01 | 00 | 03 00 | 01 00 00 00 | 01 00 00 00 | 50 55 54 6b 76`: the
+ * CRC-32 of the 23 bytes after it, seq 1, DATA, no flags, the three lengths, "PUT" "k" "v". A version-1 segment starts with `"JSWALSEG" 01 00 20 00` + firstSeq.
  *
  * @module
  */
