@@ -12,6 +12,7 @@ import {
   crc32Small,
   FLAG_BATCH,
   FLAG_BYTES,
+  HEADER_CRC_SPAN,
   KIND_DATA,
   MAX_PAYLOAD_BYTES,
   RECORD_HEADER_SIZE,
@@ -132,9 +133,9 @@ export class RecordEncoder {
     view.setUint16(start + 14, op.length, true);
     view.setUint32(start + 16, keyLen, true);
     view.setUint32(start + 20, valueLen, true);
-    view.setUint32(start + 24, crc32Range(bytes, payloadStart, at - payloadStart), true);
-    view.setUint32(start + 28, this.#syncedBack(seq), true);
-    view.setUint32(start, crc32Small(bytes, start + 4, RECORD_HEADER_SIZE - 4), true);
+    view.setUint32(start + 24, this.#syncedBack(seq), true);
+    view.setUint32(start + 28, crc32Small(bytes, start + 4, HEADER_CRC_SPAN), true);
+    view.setUint32(start, crc32Range(bytes, start + 4, at - start - 4), true);
     this.length = at;
   }
 
@@ -175,8 +176,8 @@ export class RecordEncoder {
     bytes.fill(0, start, start + RECORD_HEADER_SIZE);
     setU64(this.#view, start + 4, seq);
     bytes[start + 12] = kind;
-    // An empty payload's CRC-32 is 0, already in place.
-    this.#view.setUint32(start + 28, this.#syncedBack(seq), true);
+    this.#view.setUint32(start + 24, this.#syncedBack(seq), true);
+    this.#view.setUint32(start + 28, crc32Small(bytes, start + 4, HEADER_CRC_SPAN), true);
     this.#view.setUint32(start, crc32Small(bytes, start + 4, RECORD_HEADER_SIZE - 4), true);
     this.length = start + RECORD_HEADER_SIZE;
   }

@@ -42,23 +42,25 @@
  *
  * ```
  * offset size field
- *      0    4 headerCrc    CRC-32 (IEEE) of header bytes 4..31
+ *      0    4 recordCrc    CRC-32 (IEEE) of every byte from offset 4 to the end of the record
  *      4    8 seq          u64; records in a log have seqs 1, 2, 3, ... with no gap
  *     12    1 kind         1 = DATA, 2 = COMMIT, 3 = CHECKPOINT
  *     13    1 flags        bit 0: value is bytes (else UTF-8 text); bit 1: member of a batch
  *     14    2 opLen        bytes of opType (1..255 for DATA, 0 otherwise)
  *     16    4 keyLen       bytes of key
  *     20    4 valueLen     bytes of value
- *     24    4 payloadCrc   CRC-32 of the payload (opType, key, value); 0 when the payload is empty
- *     28    4 syncedBack   d: every record with seq <= seq - d was durable (fdatasync'ed) when this one was
+ *     24    4 syncedBack   d: every record with seq <= seq - d was durable (fdatasync'ed) when this one was
  *                          written; 0 = unknown
+ *     28    4 headerCrc    CRC-32 of header bytes 4..27
  *     32    .. opType (UTF-8), key (UTF-8), value (UTF-8 or raw bytes), in that order
  * ```
  *
- * The header has its own checksum, so a header that checks out has trustworthy lengths: a reader steps over a
- * record without looking into its payload, and a payload that holds bytes looking like records (a value that
- * is another log's segment) can never be mistaken for records. opLen + keyLen + valueLen is at most
- * {@link MAX_PAYLOAD_BYTES}.
+ * Fields 0..23 sit where version 1 has them. `recordCrc` covers everything after it (the header's own
+ * checksum included), so reading a good record costs one checksum, as in version 1. `headerCrc` is what makes
+ * lengths trustworthy on their own: when `recordCrc` fails, or the record runs past the end of the file, a
+ * header that still checks out gives the record's extent, so a reader steps over it without looking into its
+ * payload, and a payload holding bytes that look like records (a value that is another log's segment) is never
+ * mistaken for records. opLen + keyLen + valueLen is at most {@link MAX_PAYLOAD_BYTES}.
  *
  * `syncedBack` is what lets open tell a crash from damage when pages were written back out of order (see
  * "Where a log ends").
@@ -120,19 +122,21 @@
  *
  * `append("PUT", "k", "v")` as seq 7, written when seq 5 was known durable (syncedBack = 7 - 5 = 2), is 37 bytes:
  * ```
- * 13 1f 81 31                  headerCrc: CRC-32 of the 28 bytes from seq to syncedBack
+ * fc c4 13 76                  recordCrc: CRC-32 of the 33 bytes after it
  * 07 00 00 00 00 00 00 00      seq 7
  * 01                           kind DATA
  * 00                           flags: a text value, not in a batch
  * 03 00                        opLen 3
  * 01 00 00 00                  keyLen 1
  * 01 00 00 00                  valueLen 1
- * 4f 27 38 56                  payloadCrc: CRC-32 of the 5 bytes "PUTkv"
  * 02 00 00 00                  syncedBack 2: seqs up to 5 were durable
+ * 67 cd d6 bd                  headerCrc: CRC-32 of the 24 bytes from seq to syncedBack
  * 50 55 54 6b 76               "PUT" "k" "v"
  * ```
- * A COMMIT as seq 8 with nothing known durable is the 32 bytes
- * `8d e9 11 47 | 08 00 00 00 00 00 00 00 | 02 | 00 | 00 00 | 00 00 00 00 | 00 00 00 00 | 00 00 00 00 | 00 00 00 00`.
+ * (A CRC-32 run over bytes followed by their own CRC-32 always reaches the same state, so `recordCrc` depends
+ * on the payload alone once the header checks out; it still catches any damage to the header, and the seq rule
+ * tells apart two records with the same payload.) A COMMIT as seq 8 with nothing known durable is the 32 bytes
+ * `1c df 44 21 | 08 00 00 00 00 00 00 00 | 02 | 00 | 00 00 | 00 00 00 00 | 00 00 00 00 | 00 00 00 00 | fd d3 6c f6`.
  * A version-2 segment starts with `"JSWALSEG" 02 00 20 00` + firstSeq (u64) + 8 zero bytes + its CRC-32.
  *
  * # What the format cannot tell apart
@@ -163,8 +167,10 @@ export const FORMAT_VERSION = 2;
 export const OLDEST_FORMAT_VERSION = 1;
 /** magic, version, headerSize, firstSeq, reserved, crc32. */
 export const SEGMENT_HEADER_SIZE = 8 + 2 + 2 + 8 + 8 + 4;
-/** Version 2: headerCrc, seq, kind, flags, opLen, keyLen, valueLen, payloadCrc, syncedBack. */
+/** Version 2: recordCrc, seq, kind, flags, opLen, keyLen, valueLen, syncedBack, headerCrc. */
 export const RECORD_HEADER_SIZE = 4 + 8 + 1 + 1 + 2 + 4 + 4 + 4 + 4;
+/** Version 2: the header's own checksum (at offset 28) covers header bytes 4..27. */
+export const HEADER_CRC_SPAN = 24;
 /** Version 1: crc32, seq, kind, flags, opLen, keyLen, valueLen. */
 export const RECORD_HEADER_SIZE_V1 = 4 + 8 + 1 + 1 + 2 + 4 + 4;
 

@@ -7,13 +7,13 @@
  */
 
 import { Buffer } from "node:buffer";
-import { crc32 } from "./crc32.ts";
 import {
   CHECKPOINT_OP,
   COMMIT_OP,
   crc32Range,
   crc32Small,
   FORMAT_VERSION,
+  HEADER_CRC_SPAN,
   FLAG_BATCH,
   FLAG_BYTES,
   getU64,
@@ -23,8 +23,6 @@ import {
   KNOWN_FLAGS,
   MAX_OP_TYPE_BYTES,
   MAX_PAYLOAD_BYTES,
-  RECORD_HEADER_SIZE,
-  RECORD_HEADER_SIZE_V1,
   recordHeaderSize,
   SEGMENT_HEADER_SIZE,
 } from "./format.ts";
@@ -242,33 +240,25 @@ export class SegmentScanner {
       return this.#zeroEnd();
     }
     const v2 = this.#v2;
-    if (v2 && view.getUint32(at, true) !== crc32Small(this.#buf, at + 4, hs - 4)) {
-      return this.#fail("record header checksum mismatch");
-    }
     const opLen = view.getUint16(at + 14, true);
     const keyLen = view.getUint32(at + 16, true);
     const valueLen = view.getUint32(at + 20, true);
     const payload = opLen + keyLen + valueLen;
     if (payload > MAX_PAYLOAD_BYTES || opLen > MAX_OP_TYPE_BYTES) return this.#fail("record lengths out of range");
     const length = hs + payload;
-    if (v2) {
-      // The header checked out: its fields hold, and the record's extent is known whatever its payload holds.
-      const kind = this.#buf[at + 12];
-      const flags = this.#buf[at + 13];
-      const problem = this.#headerProblem(getU64(view, at + 4), kind, flags, opLen, payload);
-      if (problem !== null) return this.#failAt(problem, length);
-      if (pos + length > this.#end) return this.#failAt("record runs past the end of the file", length);
-    }
+    // Version 2: a header that checks out by itself has trustworthy lengths, whatever the payload holds, so
+    // what follows the record can be found without looking into it (see `stopLength`).
+    const headerLength = v2 && view.getUint32(at + 28, true) === crc32Small(this.#buf, at + 4, HEADER_CRC_SPAN) ? length : -1;
     let buf: Uint8Array;
     let recView: DataView;
     if (length >= LARGE_RECORD) {
-      if (pos + length > this.#end) return this.#fail("record runs past the end of the file");
+      if (pos + length > this.#end) return this.#failAt("record runs past the end of the file", headerLength);
       buf = this.#loadLarge(pos, length);
-      if (buf.length < length) return this.#failAt("record runs past the end of the file", v2 ? length : -1);
+      if (buf.length < length) return this.#failAt("record runs past the end of the file", headerLength);
       recView = this.#curView;
       at = 0;
     } else {
-      if (!this.#ensure(pos, length)) return this.#failAt("record runs past the end of the file", v2 ? length : -1);
+      if (!this.#ensure(pos, length)) return this.#failAt("record runs past the end of the file", headerLength);
       if (this.#readAhead < CHUNK_SIZE) this.#readAhead = Math.min(CHUNK_SIZE, this.#readAhead * 2);
       at = pos - this.#bufStart;
       buf = this.#buf;
@@ -277,18 +267,11 @@ export class SegmentScanner {
       this.#curView = recView;
       this.#curText = this.#text;
     }
-    if (v2) {
-      if (payload > 0 && recView.getUint32(at + 24, true) !== crc32Range(buf, at + hs, length - hs)) {
-        return this.#failAt("payload checksum mismatch", length);
-      }
-      if (payload === 0 && recView.getUint32(at + 24, true) !== 0) return this.#failAt("payload checksum mismatch", length);
-    } else {
-      if (recView.getUint32(at, true) !== crc32(buf.subarray(at + 4, at + length))) {
-        return this.#fail("checksum mismatch");
-      }
-      const problem = this.#headerProblem(getU64(recView, at + 4), buf[at + 12], buf[at + 13], opLen, payload);
-      if (problem !== null) return this.#fail(problem);
+    if (recView.getUint32(at, true) !== crc32Range(buf, at + 4, length - 4)) {
+      return this.#failAt(headerLength < 0 ? "checksum mismatch" : "payload checksum mismatch", headerLength);
     }
+    const problem = this.#headerProblem(getU64(recView, at + 4), buf[at + 12], buf[at + 13], opLen, payload);
+    if (problem !== null) return this.#failAt(problem, v2 ? length : -1);
     const seq = getU64(recView, at + 4);
     const kind = buf[at + 12];
     const flags = buf[at + 13];
@@ -343,53 +326,7 @@ export class SegmentScanner {
    * returned false; the per-record fields are not meaningful.
    */
   verifyToEnd(): void {
-    if (this.#v2) {
-      this.#verifyToEndV2();
-      return;
-    }
-    for (;;) {
-      const buf = this.#buf;
-      const view = this.#view;
-      const bufStart = this.#bufStart;
-      const limit = Math.min(bufStart + this.#bufLen, this.#end);
-      let pos = this.#pos;
-      let expected = this.#expected;
-      let pending = this.pendingMembers;
-      let unitEnd = this.unitEnd;
-      let unitSeq = this.unitSeq;
-      while (pos + RECORD_HEADER_SIZE_V1 <= limit) {
-        const at = pos - bufStart;
-        const opLen = view.getUint16(at + 14, true);
-        const payload = opLen + view.getUint32(at + 16, true) + view.getUint32(at + 20, true);
-        const length = RECORD_HEADER_SIZE_V1 + payload;
-        if (opLen === 0 || opLen > MAX_OP_TYPE_BYTES || length >= LARGE_RECORD || pos + length > limit) break;
-        if (buf[at + 12] !== KIND_DATA || (buf[at + 13] & ~KNOWN_FLAGS) !== 0) break;
-        if (view.getUint32(at, true) !== crc32(buf.subarray(at + 4, at + length))) break;
-        const seq = getU64(view, at + 4);
-        if (seq !== expected) break;
-        const inBatch = (buf[at + 13] & FLAG_BATCH) !== 0;
-        if (!inBatch && pending > 0) break;
-        pos += length;
-        expected = seq + 1;
-        if (inBatch) {
-          pending++;
-        } else {
-          unitEnd = pos;
-          unitSeq = seq;
-        }
-      }
-      this.#pos = pos;
-      this.#expected = expected;
-      this.pendingMembers = pending;
-      this.unitEnd = unitEnd;
-      this.unitSeq = unitSeq;
-      if (!this.next()) return;
-    }
-  }
-
-  /** `verifyToEnd` for version 2: two checksums per record, the header's by a table loop. */
-  #verifyToEndV2(): void {
-    const hs = RECORD_HEADER_SIZE;
+    const hs = this.#hs;
     for (;;) {
       const buf = this.#buf;
       const view = this.#view;
@@ -402,14 +339,15 @@ export class SegmentScanner {
       let unitSeq = this.unitSeq;
       while (pos + hs <= limit) {
         const at = pos - bufStart;
-        if (view.getUint32(at, true) !== crc32Small(buf, at + 4, hs - 4)) break;
         const opLen = view.getUint16(at + 14, true);
-        const length = hs + opLen + view.getUint32(at + 16, true) + view.getUint32(at + 20, true);
+        const payload = opLen + view.getUint32(at + 16, true) + view.getUint32(at + 20, true);
+        const length = hs + payload;
         if (opLen === 0 || opLen > MAX_OP_TYPE_BYTES || length >= LARGE_RECORD || pos + length > limit) break;
         if (buf[at + 12] !== KIND_DATA || (buf[at + 13] & ~KNOWN_FLAGS) !== 0) break;
+        // One checksum over the whole record (in version 2 it covers the header's own checksum too).
+        if (view.getUint32(at, true) !== crc32Range(buf, at + 4, length - 4)) break;
         const seq = getU64(view, at + 4);
         if (seq !== expected) break;
-        if (view.getUint32(at + 24, true) !== crc32Range(buf, at + hs, length - hs)) break;
         const inBatch = (buf[at + 13] & FLAG_BATCH) !== 0;
         if (!inBatch && pending > 0) break;
         pos += length;
@@ -446,11 +384,9 @@ export class SegmentScanner {
     let pos = this.#pos;
     let expected = this.#expected;
     let unitSeq = this.unitSeq;
-    const v2 = this.#v2;
     const hs = this.#hs;
     while (out.length < limit && pos + hs <= limitPos) {
       const at = pos - bufStart;
-      if (v2 && view.getUint32(at, true) !== crc32Small(buf, at + 4, hs - 4)) break;
       const opLen = view.getUint16(at + 14, true);
       const keyLen = view.getUint32(at + 16, true);
       const valueLen = view.getUint32(at + 20, true);
@@ -458,11 +394,7 @@ export class SegmentScanner {
       const flags = buf[at + 13];
       if (opLen === 0 || opLen > MAX_OP_TYPE_BYTES || length >= LARGE_RECORD || pos + length > limitPos) break;
       if (buf[at + 12] !== KIND_DATA || (flags & ~FLAG_BYTES) !== 0) break;
-      if (v2) {
-        if (view.getUint32(at + 24, true) !== crc32Range(buf, at + hs, length - hs)) break;
-      } else if (view.getUint32(at, true) !== crc32(buf.subarray(at + 4, at + length))) {
-        break;
-      }
+      if (view.getUint32(at, true) !== crc32Range(buf, at + 4, length - 4)) break;
       const seq = getU64(view, at + 4);
       if (seq !== expected) break;
       pos += length;

@@ -32,6 +32,7 @@ import {
   encodeSegmentHeader,
   FORMAT_VERSION,
   getU64,
+  HEADER_CRC_SPAN,
   KNOWN_FLAGS,
   MAX_OP_TYPE_BYTES,
   MAX_PAYLOAD_BYTES,
@@ -443,13 +444,13 @@ function afterStopV2(file: WalFile, offset: number, seq: number, stopLength: num
     const opLen = view.getUint16(i + 14, true);
     const payload = opLen + view.getUint32(i + 16, true) + view.getUint32(i + 20, true);
     if (opLen > MAX_OP_TYPE_BYTES || payload > MAX_PAYLOAD_BYTES) return -1;
-    if (view.getUint32(i, true) !== crc32Small(buf, i + 4, hs - 4)) return -1;
+    if (view.getUint32(i + 28, true) !== crc32Small(buf, i + 4, HEADER_CRC_SPAN)) return -1;
     return hs + payload;
   };
   const result: AfterStop = { count: 0, proven: false };
   const found = (i: number): void => {
     result.count++;
-    const back = view.getUint32(i + 28, true);
+    const back = view.getUint32(i + 24, true);
     if (back > 0 && getU64(view, i + 4) - back >= seq) result.proven = true;
   };
   let pos = stopLength > 0 ? offset + stopLength : offset + 1;

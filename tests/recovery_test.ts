@@ -246,16 +246,16 @@ test("a COMMIT without members is accepted as the first record of a segment (tru
   );
 });
 
-test("version 2 records carry a header checksum that the payload checksum does not replace", () => {
+test("version 2 records carry syncedBack and a header checksum of their own besides the record checksum", () => {
   const enc = new RecordEncoder();
   enc.syncedThrough = 5;
   enc.data(7, "PUT", "k", "v", false);
   const bytes = enc.bytes.subarray(0, enc.length);
   const view = new DataView(bytes.buffer, bytes.byteOffset);
   assert.equal(bytes.length, RECORD_HEADER_SIZE + 5);
-  assert.equal(view.getUint32(24, true), crc32(new TextEncoder().encode("PUTkv")));
-  assert.equal(view.getUint32(28, true), 2, "syncedBack = 7 - 5");
-  assert.equal(view.getUint32(0, true), crc32(bytes.subarray(4, RECORD_HEADER_SIZE)));
+  assert.equal(view.getUint32(24, true), 2, "syncedBack = 7 - 5");
+  assert.equal(view.getUint32(28, true), crc32(bytes.subarray(4, 28)), "headerCrc");
+  assert.equal(view.getUint32(0, true), crc32(bytes.subarray(4)), "recordCrc");
 });
 
 test("strict mode refuses a bad record only when a later record proves its seq was durable (syncedBack)", async () => {
