@@ -6,11 +6,13 @@
  */
 
 import { Buffer } from "node:buffer";
-import { crc32 } from "./crc32.ts";
 import { runtime } from "./io/runtime.ts";
 import {
+  crc32Range,
+  crc32Small,
   FLAG_BATCH,
   FLAG_BYTES,
+  HEADER_CRC_SPAN,
   KIND_DATA,
   MAX_PAYLOAD_BYTES,
   RECORD_HEADER_SIZE,
@@ -36,12 +38,29 @@ export function opTypeByteLength(opType: string): number {
   return opTypeBytes(opType).length;
 }
 
-/** A growing byte buffer that records are encoded into, back to back. */
+/**
+ * A growing byte buffer that records are encoded into, back to back (format version 2).
+ *
+ * @example
+ * ```ts
+ * const enc = new RecordEncoder();
+ * enc.syncedThrough = 0; // nothing known durable yet
+ * enc.data(1, "PUT", "k", "v", false);
+ * // enc.bytes.subarray(0, enc.length) is the record, ready to be written
+ * ```
+ */
 export class RecordEncoder {
   /** The bytes; valid up to `length`. */
   bytes: Uint8Array;
   /** How many bytes are in use. */
   length = 0;
+  /**
+   * The highest seq known durable (covered by a successful fdatasync) when the next records are encoded; 0 =
+   * unknown. Every record encoded carries it (as `syncedBack`, see `format.ts`), so that open can prove damage
+   * before it is not a crash's. It must never be more than what is durable: a value too low only makes open
+   * more lenient, a value too high can make strict mode refuse what a crash left.
+   */
+  syncedThrough = 0;
   #view: DataView;
   #text: Buffer;
 
@@ -75,26 +94,29 @@ export class RecordEncoder {
   }
 
   /**
-   * Appends a DATA record. Throws WalInvalidArgumentError naming `argument` (leaving the buffer as it was) if
-   * opType + key + value exceed the maximum payload.
+   * Appends a DATA record. Throws WalInvalidArgumentError (leaving the buffer as it was) if opType + key +
+   * value exceed the maximum payload: naming `argument` ("value", or e.g. "operations[2].value"), or the key
+   * argument beside it ("key", "operations[2].key") when opType + key alone exceed it.
    */
   data(seq: number, opType: string, key: string, value: string | Uint8Array, inBatch: boolean, argument = "value"): void {
     const op = opTypeBytes(opType);
     const isBytes = typeof value !== "string";
+    // UTF-16 code units are a lower bound of UTF-8 bytes: refuse what is surely too large before encoding.
+    if (op.length + key.length > MAX_PAYLOAD_BYTES) throw tooLarge(keyArgument(argument));
+    if (op.length + key.length + value.length > MAX_PAYLOAD_BYTES) throw tooLarge(argument);
     // Worst case of UTF-8: 3 bytes per UTF-16 code unit.
     const maxValue = isBytes ? value.length : value.length * 3;
     const maxPayload = op.length + key.length * 3 + maxValue;
-    if (op.length + key.length + (isBytes ? value.length : value.length) > MAX_PAYLOAD_BYTES) {
-      throw tooLarge(argument);
-    }
     this.#reserve(RECORD_HEADER_SIZE + maxPayload);
     const start = this.length;
     const bytes = this.bytes;
-    let at = start + RECORD_HEADER_SIZE;
+    const payloadStart = start + RECORD_HEADER_SIZE;
+    let at = payloadStart;
     bytes.set(op, at);
     at += op.length;
     const keyLen = key.length === 0 ? 0 : this.#encodeText(key, at);
     at += keyLen;
+    if (op.length + keyLen > MAX_PAYLOAD_BYTES) throw tooLarge(keyArgument(argument));
     let valueLen: number;
     if (isBytes) {
       bytes.set(value, at);
@@ -111,8 +133,18 @@ export class RecordEncoder {
     view.setUint16(start + 14, op.length, true);
     view.setUint32(start + 16, keyLen, true);
     view.setUint32(start + 20, valueLen, true);
-    view.setUint32(start, crc32(bytes.subarray(start + 4, at)), true);
+    view.setUint32(start + 24, this.#syncedBack(seq), true);
+    view.setUint32(start + 28, crc32Small(bytes, start + 4, HEADER_CRC_SPAN), true);
+    view.setUint32(start, crc32Range(bytes, start + 4, at - start - 4), true);
     this.length = at;
+  }
+
+  /** The `syncedBack` field for a record of seq `seq`: how far back the durable seq is, 0 if unknown. */
+  #syncedBack(seq: number): number {
+    const through = this.syncedThrough;
+    if (!(through > 0 && through < seq)) return 0;
+    const back = seq - through;
+    return back <= 0xffff_ffff ? back : 0;
   }
 
   /**
@@ -144,9 +176,16 @@ export class RecordEncoder {
     bytes.fill(0, start, start + RECORD_HEADER_SIZE);
     setU64(this.#view, start + 4, seq);
     bytes[start + 12] = kind;
-    this.#view.setUint32(start, crc32(bytes.subarray(start + 4, start + RECORD_HEADER_SIZE)), true);
+    this.#view.setUint32(start + 24, this.#syncedBack(seq), true);
+    this.#view.setUint32(start + 28, crc32Small(bytes, start + 4, HEADER_CRC_SPAN), true);
+    this.#view.setUint32(start, crc32Small(bytes, start + 4, RECORD_HEADER_SIZE - 4), true);
     this.length = start + RECORD_HEADER_SIZE;
   }
+}
+
+/** The key argument that goes with a value argument: "value" -> "key", "operations[2].value" -> "operations[2].key". */
+function keyArgument(valueArgument: string): string {
+  return valueArgument.endsWith("value") ? valueArgument.slice(0, -"value".length) + "key" : valueArgument;
 }
 
 function tooLarge(argument: string): WalInvalidArgumentError {

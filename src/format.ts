@@ -1,6 +1,8 @@
 /**
  * The on-disk format, byte by byte. Writer, reader and recovery import the constants below; nothing else
- * knows the layout.
+ * knows the layout. Two versions exist: version 2 is written, versions 1 and 2 are read. A segment holds records
+ * of its own version only; the writer appends only to version-2 segments (open starts a new segment when the
+ * newest one is version 1), so a log upgraded from version 1 is version-1 segments followed by version-2 ones.
  *
  * # Files in a log directory
  *
@@ -9,18 +11,19 @@
  * | `00000000000000000001.wal`        | a segment; the 20 zero-padded digits are the seq of its first record |
  * | `LOCK`                            | the directory lock: the owner's pid as decimal text                |
  * | `TRUNCATE`                        | a pending truncate (see below); present only while one runs        |
- * | `*.tmp`                           | a file being prepared; never part of the log, removed on open      |
+ * | `<segment>.wal.tmp`, `TRUNCATE.tmp` | a file being prepared; never part of the log, removed on open    |
  * | `quarantine-<time>-<what>.bin`    | bytes recovery cut out of the log, kept for inspection             |
  *
  * Only segments end in `.wal`. Name order is seq order because the width is fixed. A directory holding any
- * other file (names starting with "." and `lost+found` aside) is not a log, and `open` refuses it.
+ * other file (names starting with "." and `lost+found` aside) is not a log, and `open` refuses it before it
+ * changes anything.
  *
- * # Segment header (32 bytes, little-endian)
+ * # Segment header (32 bytes, little-endian; the same in versions 1 and 2)
  *
  * ```
  * offset size field
  *      0    8 magic        ASCII "JSWALSEG"
- *      8    2 version      format version, currently 1; a larger one is refused (WalFormatError)
+ *      8    2 version      1 or 2: the layout of the records that follow; a larger one is refused (WalFormatError)
  *     10    2 headerSize   32; lets a later version grow the header
  *     12    8 firstSeq     seq of the first record this segment holds (equals the name)
  *     20    8 reserved     zero
@@ -31,24 +34,54 @@
  * bytes (at `headerSize - 4`). So a reader tells a newer version (checksum valid: refused with WalFormatError,
  * never repaired away) from a damaged header (checksum invalid: damage like any other).
  *
- * A segment never holds part of a batch whose other part is in another segment.
+ * A segment never holds part of a batch whose other part is in another segment, with one exception: a
+ * truncate that removes a batch's members but keeps its COMMIT writes a segment whose first record is that
+ * COMMIT. A COMMIT with no members before it is accepted as the first record of a segment, nowhere else.
  *
- * # Record (24-byte header + payload, little-endian)
+ * # Record, version 2 (32-byte header + payload, little-endian)
  *
  * ```
  * offset size field
- *      0    4 crc32        CRC-32 (IEEE) of every byte from offset 4 to the end of the record
+ *      0    4 recordCrc    CRC-32 (IEEE) of every byte from offset 4 to the end of the record
  *      4    8 seq          u64; records in a log have seqs 1, 2, 3, ... with no gap
  *     12    1 kind         1 = DATA, 2 = COMMIT, 3 = CHECKPOINT
  *     13    1 flags        bit 0: value is bytes (else UTF-8 text); bit 1: member of a batch
  *     14    2 opLen        bytes of opType (1..255 for DATA, 0 otherwise)
  *     16    4 keyLen       bytes of key
  *     20    4 valueLen     bytes of value
- *     24    .. opType (UTF-8), key (UTF-8), value (UTF-8 or raw bytes), in that order
+ *     24    4 syncedBack   d: every record with seq <= seq - d was durable (fdatasync'ed) when this one was
+ *                          written; 0 = unknown
+ *     28    4 headerCrc    CRC-32 of header bytes 4..27
+ *     32    .. opType (UTF-8), key (UTF-8), value (UTF-8 or raw bytes), in that order
  * ```
  *
- * The checksum covers the seq, kind, flags and the three lengths as well as the payload, so a flipped length or
- * seq is caught like a flipped payload byte. opLen + keyLen + valueLen is at most {@link MAX_PAYLOAD_BYTES}.
+ * Fields 0..23 sit where version 1 has them. `recordCrc` covers everything after it (the header's own
+ * checksum included), so reading a good record costs one checksum, as in version 1. `headerCrc` is what makes
+ * lengths trustworthy on their own: when `recordCrc` fails, or the record runs past the end of the file, a
+ * header that still checks out gives the record's extent, so a reader steps over it without looking into its
+ * payload, and a payload holding bytes that look like records (a value that is another log's segment) is never
+ * mistaken for records. opLen + keyLen + valueLen is at most {@link MAX_PAYLOAD_BYTES}.
+ *
+ * `syncedBack` is what lets open tell a crash from damage when pages were written back out of order (see
+ * "Where a log ends").
+ *
+ * # Record, version 1 (24-byte header + payload, little-endian; read, never written)
+ *
+ * ```
+ * offset size field
+ *      0    4 crc32        CRC-32 (IEEE) of every byte from offset 4 to the end of the record
+ *      4    8 seq          u64
+ *     12    1 kind         as in version 2
+ *     13    1 flags        as in version 2
+ *     14    2 opLen
+ *     16    4 keyLen
+ *     20    4 valueLen
+ *     24    .. opType, key, value
+ * ```
+ *
+ * One checksum covers header and payload, so a version-1 length cannot be trusted before the whole record is
+ * read; after damage, open searches byte by byte for a later record (with a bounded amount of work) to tell a
+ * torn tail from damage.
  *
  * # Batches
  *
@@ -58,14 +91,21 @@
  *
  * # Where a log ends
  *
- * Reading a segment stops at the first of: end of file; fewer than 24 bytes left; a header whose lengths run past
- * the end of the file or exceed the maximum; a checksum mismatch; a seq other than the one expected; an unknown
- * kind or flag. The writer preallocates the active segment with zeros (up to 1 MiB ahead, never past
- * maxFileSize) so that an fdatasync need not grow the file; a record header of zeros with only zeros after it to
- * the end of the file is that space, a clean end (open cuts it; `close()` and rotation trim it). On open, any
- * other stop in the newest segment is a torn tail (the writer died mid-write): the bytes from the end of the last
- * complete record or COMMIT are copied to a quarantine file and cut. A stop anywhere else is damage (see
- * `recovery.ts`).
+ * Reading a segment stops at the first of: end of file; fewer bytes left than a record header; a header whose
+ * lengths run past the end of the file or exceed the maximum; a checksum mismatch; a seq other than the one
+ * expected; an unknown kind or flag; a batch rule broken. The writer preallocates the active segment with zeros
+ * (up to 1 MiB ahead, never past maxFileSize) so that an fdatasync need not grow the file; a record header of
+ * zeros with only zeros after it to the end of the file is that space, a clean end (open cuts it; `close()` and
+ * rotation trim it).
+ *
+ * On open, any other stop in the newest segment is either what a crash leaves or damage. A crash can lose any
+ * part of what was written after the last fdatasync, in any order (page by page), but nothing before it. So
+ * in a version-2 segment, a stop at a record of seq s is damage exactly when some record after it with a valid
+ * header says (through `syncedBack`) that seq s was durable when it was written; otherwise it is a crash's torn
+ * tail. In a version-1 segment a stop is damage when a valid record follows it. A torn tail is cut in every
+ * mode, damage only with `recovery: "repair"`; either way the bytes from the end of the last complete unit
+ * (standalone record, COMMIT, CHECKPOINT) are copied to a quarantine file first. A stop in any older segment is
+ * damage (older segments were made durable before a newer one was created). See `recovery.ts`.
  *
  * # Pending truncate (`TRUNCATE`, 16 bytes)
  *
@@ -78,28 +118,116 @@
  * Written (through a temporary file and a rename) before a truncate touches any segment, removed after. Open
  * finishes a truncate whose file it finds, so a crash leaves the log as before the truncate or as after it.
  *
- * # Worked example
+ * # Worked example, version 2
+ *
+ * `append("PUT", "k", "v")` as seq 7, written when seq 5 was known durable (syncedBack = 7 - 5 = 2), is 37 bytes:
+ * ```
+ * fc c4 13 76                  recordCrc: CRC-32 of the 33 bytes after it
+ * 07 00 00 00 00 00 00 00      seq 7
+ * 01                           kind DATA
+ * 00                           flags: a text value, not in a batch
+ * 03 00                        opLen 3
+ * 01 00 00 00                  keyLen 1
+ * 01 00 00 00                  valueLen 1
+ * 02 00 00 00                  syncedBack 2: seqs up to 5 were durable
+ * 67 cd d6 bd                  headerCrc: CRC-32 of the 24 bytes from seq to syncedBack
+ * 50 55 54 6b 76               "PUT" "k" "v"
+ * ```
+ * (A CRC-32 run over bytes followed by their own CRC-32 always reaches the same state, so `recordCrc` depends
+ * on the payload alone once the header checks out; it still catches any damage to the header, and the seq rule
+ * tells apart two records with the same payload.) A COMMIT as seq 8 with nothing known durable is the 32 bytes
+ * `1c df 44 21 | 08 00 00 00 00 00 00 00 | 02 | 00 | 00 00 | 00 00 00 00 | 00 00 00 00 | 00 00 00 00 | fd d3 6c f6`.
+ * A version-2 segment starts with `"JSWALSEG" 02 00 20 00` + firstSeq (u64) + 8 zero bytes + its CRC-32.
+ *
+ * # What the format cannot tell apart
+ *
+ * After a header that does not check out, what follows is found by searching; a crash that lost the page holding
+ * a record's header but kept later pages of the same write lets the search look into that record's payload. A
+ * payload holding records of another log, with seqs just above the lost one and `syncedBack` values reaching it,
+ * could then make strict mode refuse (repair cuts at the same place either way; only its count of dropped
+ * records is off). A torn write that kept its first bytes, the common crash, never searches.
+ *
+ * # Worked example, version 1
  *
  * `append("PUT", "k", "v")` as seq 1 is 27 bytes:
- * `crc(4) 01 00 00 00 00 00 00 00 | 01 | 00 | 03 00 | 01 00 00 00 | 01 00 00 00 | "PUT" "k" "v"`.
+ * `2f 22 68 80 | 01 00 00 00 00 00 00 00 | 01 | 00 | 03 00 | 01 00 00 00 | 01 00 00 00 | 50 55 54 6b 76`: the
+ * CRC-32 of the 23 bytes after it, seq 1, DATA, no flags, the three lengths, "PUT" "k" "v". A version-1 segment starts with `"JSWALSEG" 01 00 20 00` + firstSeq.
  *
  * @module
  */
 
 import { crc32 } from "./crc32.ts";
+import { runtime } from "./io/runtime.ts";
 
 /** ASCII "JSWALSEG": the first 8 bytes of every segment. */
 export const SEGMENT_MAGIC: Uint8Array = new Uint8Array([0x4a, 0x53, 0x57, 0x41, 0x4c, 0x53, 0x45, 0x47]);
-/** The format version this code writes and the newest it reads. */
-export const FORMAT_VERSION = 1;
+/** The format version this code writes (into new segments only) and the newest it reads. */
+export const FORMAT_VERSION = 2;
+/** The oldest format version this code reads. */
+export const OLDEST_FORMAT_VERSION = 1;
 /** magic, version, headerSize, firstSeq, reserved, crc32. */
 export const SEGMENT_HEADER_SIZE = 8 + 2 + 2 + 8 + 8 + 4;
-/** crc32, seq, kind, flags, opLen, keyLen, valueLen. */
-export const RECORD_HEADER_SIZE = 4 + 8 + 1 + 1 + 2 + 4 + 4;
+/** Version 2: recordCrc, seq, kind, flags, opLen, keyLen, valueLen, syncedBack, headerCrc. */
+export const RECORD_HEADER_SIZE = 4 + 8 + 1 + 1 + 2 + 4 + 4 + 4 + 4;
+/** Version 2: the header's own checksum (at offset 28) covers header bytes 4..27. */
+export const HEADER_CRC_SPAN = 24;
+/** Version 1: crc32, seq, kind, flags, opLen, keyLen, valueLen. */
+export const RECORD_HEADER_SIZE_V1 = 4 + 8 + 1 + 1 + 2 + 4 + 4;
+
+/** The record header size of a segment format version. */
+export function recordHeaderSize(version: number): number {
+  return version === 1 ? RECORD_HEADER_SIZE_V1 : RECORD_HEADER_SIZE;
+}
 /** Largest opType + key + value of one record, in bytes (64 MiB). */
 export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
 /** Largest opType, in UTF-8 bytes. */
 export const MAX_OP_TYPE_BYTES = 255;
+
+/**
+ * CRC-32 (IEEE) of `length` bytes of `bytes` from `at`, by a table loop (slicing by 4): for the fixed 28 bytes of
+ * a record header this is cheaper than a second native call, and gives the same values as `crc32`.
+ */
+export function crc32Small(bytes: Uint8Array, at: number, length: number): number {
+  let c = -1;
+  let i = at;
+  const end = at + length;
+  for (const end4 = end - 3; i < end4; i += 4) {
+    c ^= bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
+    c = T3[c & 0xff] ^ T2[(c >>> 8) & 0xff] ^ T1[(c >>> 16) & 0xff] ^ T0[c >>> 24];
+  }
+  for (; i < end; i++) c = T0[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+
+/**
+ * CRC-32 (IEEE) of `length` bytes of `bytes` from `at`: by the table loop for short ranges, natively for longer
+ * ones. Measured per call: Node's native crc32 costs about as much as the loop over ~200 bytes (the call and the
+ * subarray dominate), Bun's and Deno's over ~50.
+ */
+export function crc32Range(bytes: Uint8Array, at: number, length: number): number {
+  return length <= SHORT_CRC ? crc32Small(bytes, at, length) : crc32(bytes.subarray(at, at + length));
+}
+
+const SHORT_CRC = runtime === "node" ? 160 : 48;
+
+function crcTable(previous?: Int32Array, base?: Int32Array): Int32Array {
+  const table = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    if (previous !== undefined && base !== undefined) {
+      table[n] = (previous[n] >>> 8) ^ base[previous[n] & 0xff];
+      continue;
+    }
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c;
+  }
+  return table;
+}
+
+const T0 = crcTable();
+const T1 = crcTable(T0, T0);
+const T2 = crcTable(T1, T0);
+const T3 = crcTable(T2, T0);
 
 /** Record kinds (byte 12). */
 export const KIND_DATA = 1;
@@ -150,12 +278,16 @@ export function getU64(view: DataView, offset: number): number {
   return view.getUint32(offset, true) + view.getUint32(offset + 4, true) * 0x1_0000_0000;
 }
 
-/** The 32-byte header of a segment whose first record will have seq `firstSeq`. */
-export function encodeSegmentHeader(firstSeq: number): Uint8Array {
+/**
+ * The 32-byte header of a segment whose first record will have seq `firstSeq`. `version` is the layout of the
+ * records it will hold: the current one for new records; a copy of an older segment's raw records keeps theirs.
+ */
+export function encodeSegmentHeader(firstSeq: number, version: number = FORMAT_VERSION): Uint8Array {
+  if (version < OLDEST_FORMAT_VERSION || version > FORMAT_VERSION) throw new RangeError(`no format version ${version}`);
   const bytes = new Uint8Array(SEGMENT_HEADER_SIZE);
   const view = new DataView(bytes.buffer);
   bytes.set(SEGMENT_MAGIC, 0);
-  view.setUint16(8, FORMAT_VERSION, true);
+  view.setUint16(8, version, true);
   view.setUint16(10, SEGMENT_HEADER_SIZE, true);
   setU64(view, 12, firstSeq);
   view.setUint32(28, crc32(bytes.subarray(0, 28)), true);
@@ -164,7 +296,7 @@ export function encodeSegmentHeader(firstSeq: number): Uint8Array {
 
 /** What a segment header says, or why it cannot be used. */
 export type SegmentHeaderResult =
-  | { ok: true; firstSeq: number; headerSize: number }
+  | { ok: true; firstSeq: number; headerSize: number; version: number }
   | { ok: false; reason: "short" | "magic" | "checksum" | "newer-version"; version?: number };
 
 /** Bytes of the header a segment declares (bytes 10..11), for reading a newer version's whole header. */
@@ -191,8 +323,8 @@ export function decodeSegmentHeader(bytes: Uint8Array): SegmentHeaderResult {
   }
   if (view.getUint32(28, true) !== crc32(bytes.subarray(0, 28))) return { ok: false, reason: "checksum" };
   const headerSize = view.getUint16(10, true);
-  if (version < 1 || headerSize !== SEGMENT_HEADER_SIZE) return { ok: false, reason: "checksum" };
-  return { ok: true, firstSeq: getU64(view, 12), headerSize };
+  if (version < OLDEST_FORMAT_VERSION || headerSize !== SEGMENT_HEADER_SIZE) return { ok: false, reason: "checksum" };
+  return { ok: true, firstSeq: getU64(view, 12), headerSize, version };
 }
 
 /** The contents of a `TRUNCATE` file that says every record with seq <= `upTo` is to be removed. */

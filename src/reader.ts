@@ -7,10 +7,13 @@
  */
 
 import { Buffer } from "node:buffer";
-import { crc32 } from "./crc32.ts";
 import {
   CHECKPOINT_OP,
   COMMIT_OP,
+  crc32Range,
+  crc32Small,
+  FORMAT_VERSION,
+  HEADER_CRC_SPAN,
   FLAG_BATCH,
   FLAG_BYTES,
   getU64,
@@ -20,7 +23,7 @@ import {
   KNOWN_FLAGS,
   MAX_OP_TYPE_BYTES,
   MAX_PAYLOAD_BYTES,
-  RECORD_HEADER_SIZE,
+  recordHeaderSize,
   SEGMENT_HEADER_SIZE,
 } from "./format.ts";
 import type { WalFile } from "./io/types.ts";
@@ -103,6 +106,13 @@ export class SegmentScanner {
   pendingMembers = 0;
   /** Where zeros running to the end of the section begin, once the scan ended on them (else -1). */
   zerosFrom = -1;
+  /** The segment's format version (1 or 2): the layout of its records. */
+  readonly version: number;
+  /**
+   * Once the scan stopped at a record whose header checked out (version 2 only): that record's total length,
+   * so that what follows it can be found without looking into its payload. Otherwise -1.
+   */
+  stopLength = -1;
 
   #file: WalFile;
   #end: number;
@@ -123,6 +133,9 @@ export class SegmentScanner {
   // How much a refill reads beyond what is needed: the chunk, or one page after a large record (whose payload
   // is read straight into its own array, so that it is not copied twice).
   #readAhead = CHUNK_SIZE;
+  #v2: boolean;
+  /** Record header size of this segment's version. */
+  #hs: number;
 
   /**
    * @param file an open segment
@@ -130,8 +143,19 @@ export class SegmentScanner {
    * @param end file offset to stop at (the file's size, or less to ignore bytes written after a read began)
    * @param start file offset of the first record to read (default: just after the segment header)
    * @param chunk a read buffer to use (and grow) instead of allocating one
+   * @param version the segment's format version; read from its header when not given
    */
-  constructor(file: WalFile, firstSeq: number, end: number, start = SEGMENT_HEADER_SIZE, chunk?: ReadBuffer) {
+  constructor(
+    file: WalFile,
+    firstSeq: number,
+    end: number,
+    start = SEGMENT_HEADER_SIZE,
+    chunk?: ReadBuffer,
+    version?: number,
+  ) {
+    this.version = version ?? headerVersion(file);
+    this.#v2 = this.version !== 1;
+    this.#hs = recordHeaderSize(this.version);
     this.#file = file;
     this.#end = end;
     this.#rb = chunk ?? new ReadBuffer(Math.min(CHUNK_SIZE, Math.max(end - start, 4096)));
@@ -205,7 +229,8 @@ export class SegmentScanner {
       if (this.pendingMembers > 0) return this.#fail("batch members without their COMMIT");
       return false;
     }
-    if (!this.#ensure(pos, RECORD_HEADER_SIZE)) {
+    const hs = this.#hs;
+    if (!this.#ensure(pos, hs)) {
       return this.#zerosToEnd(pos) ? this.#zeroEnd() : this.#fail("incomplete record header");
     }
     let at = pos - this.#bufStart;
@@ -214,22 +239,26 @@ export class SegmentScanner {
     if (view.getUint32(at, true) === 0 && view.getUint32(at + 12, true) === 0 && this.#zerosToEnd(pos)) {
       return this.#zeroEnd();
     }
+    const v2 = this.#v2;
     const opLen = view.getUint16(at + 14, true);
     const keyLen = view.getUint32(at + 16, true);
     const valueLen = view.getUint32(at + 20, true);
     const payload = opLen + keyLen + valueLen;
     if (payload > MAX_PAYLOAD_BYTES || opLen > MAX_OP_TYPE_BYTES) return this.#fail("record lengths out of range");
-    const length = RECORD_HEADER_SIZE + payload;
+    const length = hs + payload;
+    // Version 2: a header that checks out by itself has trustworthy lengths, whatever the payload holds, so
+    // what follows the record can be found without looking into it (see `stopLength`).
+    const headerLength = v2 && view.getUint32(at + 28, true) === crc32Small(this.#buf, at + 4, HEADER_CRC_SPAN) ? length : -1;
     let buf: Uint8Array;
     let recView: DataView;
     if (length >= LARGE_RECORD) {
-      if (pos + length > this.#end) return this.#fail("record runs past the end of the file");
+      if (pos + length > this.#end) return this.#failAt("record runs past the end of the file", headerLength);
       buf = this.#loadLarge(pos, length);
-      if (buf.length < length) return this.#fail("record runs past the end of the file");
+      if (buf.length < length) return this.#failAt("record runs past the end of the file", headerLength);
       recView = this.#curView;
       at = 0;
     } else {
-      if (!this.#ensure(pos, length)) return this.#fail("record runs past the end of the file");
+      if (!this.#ensure(pos, length)) return this.#failAt("record runs past the end of the file", headerLength);
       if (this.#readAhead < CHUNK_SIZE) this.#readAhead = Math.min(CHUNK_SIZE, this.#readAhead * 2);
       at = pos - this.#bufStart;
       buf = this.#buf;
@@ -238,26 +267,14 @@ export class SegmentScanner {
       this.#curView = recView;
       this.#curText = this.#text;
     }
-    if (recView.getUint32(at, true) !== crc32(buf.subarray(at + 4, at + length))) {
-      return this.#fail("checksum mismatch");
+    if (recView.getUint32(at, true) !== crc32Range(buf, at + 4, length - 4)) {
+      return this.#failAt(headerLength < 0 ? "checksum mismatch" : "payload checksum mismatch", headerLength);
     }
+    const problem = this.#headerProblem(getU64(recView, at + 4), buf[at + 12], buf[at + 13], opLen, payload);
+    if (problem !== null) return this.#failAt(problem, v2 ? length : -1);
     const seq = getU64(recView, at + 4);
-    if (seq !== this.#expected) return this.#fail(`seq ${seq} where ${this.#expected} was expected`);
     const kind = buf[at + 12];
     const flags = buf[at + 13];
-    if ((flags & ~KNOWN_FLAGS) !== 0) return this.#fail(`unknown flags ${flags}`);
-    if (kind === KIND_DATA) {
-      if (opLen === 0) return this.#fail("data record without an opType");
-      if ((flags & FLAG_BATCH) === 0 && this.pendingMembers > 0) {
-        return this.#fail("standalone record inside an uncommitted batch");
-      }
-    } else if (kind === KIND_COMMIT || kind === KIND_CHECKPOINT) {
-      if (flags !== 0 || payload !== 0) return this.#fail("marker record with flags or payload");
-      if (kind === KIND_COMMIT && this.pendingMembers === 0 && pos !== SEGMENT_HEADER_SIZE) return this.#fail("COMMIT without batch members");
-      if (kind === KIND_CHECKPOINT && this.pendingMembers > 0) return this.#fail("CHECKPOINT inside a batch");
-    } else {
-      return this.#fail(`unknown record kind ${kind}`);
-    }
     this.seq = seq;
     this.kind = kind;
     this.flags = flags;
@@ -276,6 +293,31 @@ export class SegmentScanner {
     return true;
   }
 
+  /** Why a record with these header fields cannot come next, or null if it can. */
+  #headerProblem(seq: number, kind: number, flags: number, opLen: number, payload: number): string | null {
+    if (seq !== this.#expected) return `seq ${seq} where ${this.#expected} was expected`;
+    if ((flags & ~KNOWN_FLAGS) !== 0) return `unknown flags ${flags}`;
+    if (kind === KIND_DATA) {
+      if (opLen === 0) return "data record without an opType";
+      if ((flags & FLAG_BATCH) === 0 && this.pendingMembers > 0) return "standalone record inside an uncommitted batch";
+    } else if (kind === KIND_COMMIT || kind === KIND_CHECKPOINT) {
+      if (flags !== 0 || payload !== 0) return "marker record with flags or payload";
+      // Truncate may cut a batch's members off and keep its COMMIT: then that COMMIT opens a segment.
+      if (kind === KIND_COMMIT && this.pendingMembers === 0 && this.#pos !== SEGMENT_HEADER_SIZE) {
+        return "COMMIT without batch members";
+      }
+      if (kind === KIND_CHECKPOINT && this.pendingMembers > 0) return "CHECKPOINT inside a batch";
+    } else {
+      return `unknown record kind ${kind}`;
+    }
+    return null;
+  }
+
+  #failAt(reason: string, length: number): false {
+    this.stopLength = length;
+    return this.#fail(reason);
+  }
+
   /**
    * Checks every remaining record as `next()` would, without exposing them: the loop of open's verification.
    * Plain data records wholly inside the read chunk are checked here with locals only; anything else (a chunk
@@ -284,6 +326,7 @@ export class SegmentScanner {
    * returned false; the per-record fields are not meaningful.
    */
   verifyToEnd(): void {
+    const hs = this.#hs;
     for (;;) {
       const buf = this.#buf;
       const view = this.#view;
@@ -294,14 +337,15 @@ export class SegmentScanner {
       let pending = this.pendingMembers;
       let unitEnd = this.unitEnd;
       let unitSeq = this.unitSeq;
-      while (pos + RECORD_HEADER_SIZE <= limit) {
+      while (pos + hs <= limit) {
         const at = pos - bufStart;
         const opLen = view.getUint16(at + 14, true);
         const payload = opLen + view.getUint32(at + 16, true) + view.getUint32(at + 20, true);
-        const length = RECORD_HEADER_SIZE + payload;
+        const length = hs + payload;
         if (opLen === 0 || opLen > MAX_OP_TYPE_BYTES || length >= LARGE_RECORD || pos + length > limit) break;
         if (buf[at + 12] !== KIND_DATA || (buf[at + 13] & ~KNOWN_FLAGS) !== 0) break;
-        if (view.getUint32(at, true) !== crc32(buf.subarray(at + 4, at + length))) break;
+        // One checksum over the whole record (in version 2 it covers the header's own checksum too).
+        if (view.getUint32(at, true) !== crc32Range(buf, at + 4, length - 4)) break;
         const seq = getU64(view, at + 4);
         if (seq !== expected) break;
         const inBatch = (buf[at + 13] & FLAG_BATCH) !== 0;
@@ -340,23 +384,24 @@ export class SegmentScanner {
     let pos = this.#pos;
     let expected = this.#expected;
     let unitSeq = this.unitSeq;
-    while (out.length < limit && pos + RECORD_HEADER_SIZE <= limitPos) {
+    const hs = this.#hs;
+    while (out.length < limit && pos + hs <= limitPos) {
       const at = pos - bufStart;
       const opLen = view.getUint16(at + 14, true);
       const keyLen = view.getUint32(at + 16, true);
       const valueLen = view.getUint32(at + 20, true);
-      const length = RECORD_HEADER_SIZE + opLen + keyLen + valueLen;
+      const length = hs + opLen + keyLen + valueLen;
       const flags = buf[at + 13];
       if (opLen === 0 || opLen > MAX_OP_TYPE_BYTES || length >= LARGE_RECORD || pos + length > limitPos) break;
       if (buf[at + 12] !== KIND_DATA || (flags & ~FLAG_BYTES) !== 0) break;
-      if (view.getUint32(at, true) !== crc32(buf.subarray(at + 4, at + length))) break;
+      if (view.getUint32(at, true) !== crc32Range(buf, at + 4, length - 4)) break;
       const seq = getU64(view, at + 4);
       if (seq !== expected) break;
       pos += length;
       expected = seq + 1;
       unitSeq = seq;
       if (seq <= afterSeq) continue;
-      const opStart = at + RECORD_HEADER_SIZE;
+      const opStart = at + hs;
       const keyStart = opStart + opLen;
       const valueStart = keyStart + keyLen;
       out.push({
@@ -406,7 +451,7 @@ export class SegmentScanner {
     const opLen = view.getUint16(at + 14, true);
     const keyLen = view.getUint32(at + 16, true);
     const valueLen = view.getUint32(at + 20, true);
-    const opStart = at + RECORD_HEADER_SIZE;
+    const opStart = at + this.#hs;
     const keyStart = opStart + opLen;
     const valueStart = keyStart + keyLen;
     const valueEnd = valueStart + valueLen;
@@ -429,4 +474,10 @@ export class SegmentScanner {
   rawBytes(): Uint8Array {
     return this.#cur.subarray(this.#recStart, this.#recStart + this.length);
   }
+}
+
+/** The format version a segment's header declares (1 or, for anything else, the current one). */
+function headerVersion(file: WalFile): number {
+  const bytes = new Uint8Array(2);
+  return file.read(bytes, 8) === 2 && (bytes[0] | (bytes[1] << 8)) === 1 ? 1 : FORMAT_VERSION;
 }

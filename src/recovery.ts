@@ -3,13 +3,23 @@
  * with it, keeping a copy of every byte it cuts.
  *
  * Two kinds of damage:
- * - a torn tail: the newest segment ends in a record that is incomplete, fails its checksum, is zero-filled, or
- *   is a batch member without its COMMIT, and no valid record follows it. Any crash mid-write leaves this.
- *   It is cut (after a quarantine copy) in every mode.
- * - damage a crash cannot explain: a bad record followed by a valid one, a bad segment header, a segment that
+ * - a torn tail: what a crash can leave in the newest segment. A crash (power cut, kernel crash) may lose any
+ *   part of what was written after the last fdatasync, page by page in any order, and nothing before it. So a
+ *   stop at the record of seq s in the newest segment is a torn tail unless the log proves seq s was durable:
+ *   in a version-2 segment, a later record with a valid header whose `syncedBack` covers s (format.ts); in a
+ *   version-1 segment (no such field), any valid record after the stop. A torn tail is cut (after a
+ *   quarantine copy) in every mode.
+ * - damage a crash cannot explain: a stop the log proves was durable, a bad segment header, a segment that
  *   does not start where the previous one ended (missing segment, gap, repeat), damage in an older segment.
- *   `recovery: "repair"` keeps the longest valid gapless prefix and moves everything after it to quarantine;
- *   `recovery: "strict"` throws WalCorruptionError and changes nothing.
+ *   `recovery: "repair"` keeps the longest valid gapless prefix (it cuts at the first bad record) and moves
+ *   everything after it to quarantine; `recovery: "strict"` throws WalCorruptionError and changes nothing.
+ *
+ * Finding out what follows a stop costs at most one read of the bytes after it: a version-2 header that checks
+ * out gives the record's length, so the search steps over payloads; only after a header that does not check
+ * out does it look byte by byte for the next one, with cheap filters before a 28-byte checksum.
+ *
+ * The writer appends only to version-2 segments: when the newest segment is version 1, open makes it durable
+ * and starts a version-2 segment after it (replacing it when it holds no record).
  *
  * A newer format version, or a directory holding files the log did not make, is refused in every mode.
  *
@@ -17,10 +27,32 @@
  */
 
 import { WalCorruptionError, WalFormatError } from "./errors.ts";
-import { FORMAT_VERSION, parseSegmentName, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE } from "./format.ts";
+import {
+  crc32Small,
+  encodeSegmentHeader,
+  FORMAT_VERSION,
+  getU64,
+  HEADER_CRC_SPAN,
+  KNOWN_FLAGS,
+  MAX_OP_TYPE_BYTES,
+  MAX_PAYLOAD_BYTES,
+  parseSegmentName,
+  RECORD_HEADER_SIZE,
+  RECORD_HEADER_SIZE_V1,
+  SEGMENT_HEADER_SIZE,
+} from "./format.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
 import { ReadBuffer, SegmentScanner } from "./reader.ts";
-import { copyRange, createSegment, listSegments, readSegmentHeader, TEMP_SUFFIX } from "./segment.ts";
+import { crc32 } from "./crc32.ts";
+import { errorCode } from "./io/types.ts";
+import {
+  copyRange,
+  createSegment,
+  listSegments,
+  readSegmentHeader,
+  TEMP_SUFFIX,
+  writeFileDurably,
+} from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 import { LOCK_FILE } from "./lock.ts";
 import { finishPendingTruncate, TRUNCATE_FILE } from "./truncate.ts";
@@ -85,8 +117,10 @@ interface ScanResult {
   end: number;
   /** Bytes of zeros after `end` (the writer's preallocated space, or writes that never reached the disk). */
   zeros: number;
-  /** Valid records found after the damage (0 for a torn tail). */
+  /** Valid records found after the damage. */
   validAfter: number;
+  /** True when the log proves the damaged place was durable: no crash can explain it. */
+  proven: boolean;
 }
 
 /** Opens the log in `dir`, verifying and repairing as the options say. */
@@ -97,11 +131,16 @@ export function recoverLog(
 ): RecoveredLog {
   const report: RecoveryReport = { clean: true, actions: [], segmentsVerified: 0, bytesVerified: 0 };
   fs.mkdirp(dir);
-  refuseForeignFiles(fs, dir);
+  checkLogDirectory(fs, dir);
   for (const name of fs.list(dir)) {
-    if (!name.endsWith(TEMP_SUFFIX)) continue;
+    if (!isOwnTempName(name)) continue;
     const path = fs.join(dir, name);
-    fs.remove(path);
+    try {
+      fs.remove(path);
+    } catch (e) {
+      if (isDirectoryError(e)) throw new WalFormatError(path, "it is a directory, not a file");
+      throw e;
+    }
     report.actions.push({
       action: "removed-temp-file",
       file: path,
@@ -136,18 +175,19 @@ export function recoverLog(
   let damage: Damage | null = null;
   let lastSeq: number | null = segments[0].firstSeq - 1;
   let lastEnd = SEGMENT_HEADER_SIZE;
+  let lastVersion = FORMAT_VERSION;
   const zeroTails: { index: number; end: number; zeros: number }[] = [];
   for (let i = 0; i <= last && damage === null; i++) {
     const seg = segments[i];
     const scanFully = options.verify === "full" || i === last;
     const file = fs.openRead(seg.path);
     try {
-      const headerProblem = checkHeader(file, seg);
-      if (headerProblem !== null) {
+      const header = checkHeader(file, seg);
+      if (typeof header === "string") {
         damage = {
           index: i,
           cut: 0,
-          location: { offset: 0, seq: lastSeq === null ? seg.firstSeq : lastSeq + 1, reason: headerProblem },
+          location: { offset: 0, seq: lastSeq === null ? seg.firstSeq : lastSeq + 1, reason: header },
           tail: false,
           droppedMembers: 0,
         };
@@ -164,18 +204,19 @@ export function recoverLog(
         };
         break;
       }
+      lastVersion = header;
       if (!scanFully) {
         lastSeq = null;
         continue;
       }
-      const result = scan(file, seg.firstSeq, chunk);
+      const result = scan(file, seg.firstSeq, chunk, header);
       report.segmentsVerified++;
       report.bytesVerified += result.size;
       lastSeq = result.lastSeq;
       lastEnd = result.end;
       if (result.zeros > 0) zeroTails.push({ index: i, end: result.end, zeros: result.zeros });
       if (result.damage !== null) {
-        damage = { index: i, ...result.damage, tail: i === last && result.validAfter === 0 };
+        damage = { index: i, ...result.damage, tail: i === last && !result.proven };
       }
     } finally {
       file.close();
@@ -196,7 +237,9 @@ export function recoverLog(
     const file = fs.openRead(seg.path);
     let result: ScanResult;
     try {
-      result = scan(file, seg.firstSeq, chunk);
+      const header = checkHeader(file, seg);
+      lastVersion = typeof header === "string" ? FORMAT_VERSION : header;
+      result = scan(file, seg.firstSeq, chunk, lastVersion);
     } finally {
       file.close();
     }
@@ -215,30 +258,99 @@ export function recoverLog(
     lastEnd = SEGMENT_HEADER_SIZE;
   } else {
     nextSeq = (lastSeq ?? segments[keep - 1].firstSeq - 1) + 1;
+    if (lastVersion !== FORMAT_VERSION) {
+      lastEnd = startCurrentVersion(fs, dir, segments, nextSeq, lastEnd);
+    }
   }
   report.clean = report.actions.length === 0;
   return { segments, nextSeq, activeEnd: lastEnd, report };
 }
 
+/**
+ * The newest segment is of an older version: the writer appends only the current one, so a new segment starts
+ * at `nextSeq` (replacing the old one when it holds no record). The old one is made durable first, as rotation
+ * does, so that no durable segment ever follows one that is not. Returns the new active end.
+ */
+function startCurrentVersion(
+  fs: WalFileSystem,
+  dir: string,
+  segments: SegmentInfo[],
+  nextSeq: number,
+  activeEnd: number,
+): number {
+  const old = segments[segments.length - 1];
+  if (old.firstSeq === nextSeq) {
+    writeFileDurably(fs, dir, old.name, [encodeSegmentHeader(nextSeq)]);
+    return SEGMENT_HEADER_SIZE;
+  }
+  const file = fs.openWrite(old.path, { create: false });
+  try {
+    if (file.size() > activeEnd) file.truncate(activeEnd);
+    file.datasync();
+  } finally {
+    file.close();
+  }
+  segments.push(createSegment(fs, dir, nextSeq));
+  return SEGMENT_HEADER_SIZE;
+}
+
 /** Whether a directory entry is one the log may own or an OS leaves behind. */
 function isLogFile(name: string): boolean {
-  return name === LOCK_FILE || name === TRUNCATE_FILE || name.endsWith(TEMP_SUFFIX) ||
+  return name === LOCK_FILE || name === TRUNCATE_FILE || isOwnTempName(name) ||
     (name.startsWith("quarantine-") && name.endsWith(".bin")) || name.startsWith(".") || name === "lost+found";
 }
 
+/** The temporary files the log makes (see `writeFileDurably`): a segment's name or `TRUNCATE`, plus `.tmp`. */
+function isOwnTempName(name: string): boolean {
+  if (!name.endsWith(TEMP_SUFFIX)) return false;
+  const base = name.slice(0, -TEMP_SUFFIX.length);
+  return base === TRUNCATE_FILE || parseSegmentName(base) !== null;
+}
+
 /**
- * Refuses a directory that is not a log: a `.wal` file not named like a segment, or any file the log would not
- * have made. A file named like a segment whose bytes are not a segment's is damage instead (repair moves it to
- * quarantine; nothing is ever deleted).
+ * Refuses a directory that is not a log, before anything in it is changed: a `.wal` file not named like a
+ * segment, any file the log would not have made, or a directory where the log keeps a file (a segment,
+ * `TRUNCATE`, a temporary file). A file named like a segment whose bytes are not a segment's is damage instead
+ * (repair moves it to quarantine; nothing is ever deleted). Reads only; call it before taking the lock.
+ * @throws WalFormatError naming the file or directory.
  */
-function refuseForeignFiles(fs: WalFileSystem, dir: string): void {
+export function checkLogDirectory(fs: WalFileSystem, dir: string): void {
   for (const name of fs.list(dir)) {
-    if (parseSegmentName(name) !== null || isLogFile(name)) continue;
-    if (name.endsWith(".wal")) {
-      throw new WalFormatError(fs.join(dir, name), "a .wal file that is not named like a segment (20 digits + .wal)");
+    const segment = parseSegmentName(name) !== null;
+    if (!segment && !isLogFile(name)) {
+      if (name.endsWith(".wal")) {
+        throw new WalFormatError(fs.join(dir, name), "a .wal file that is not named like a segment (20 digits + .wal)");
+      }
+      throw new WalFormatError(dir, `not a log directory: it holds "${name}", which is none of the log's files`);
     }
-    throw new WalFormatError(dir, `not a log directory: it holds "${name}", which is none of the log's files`);
+    if (segment || name === TRUNCATE_FILE || name === LOCK_FILE || isOwnTempName(name)) refuseDirectory(fs, fs.join(dir, name));
   }
+}
+
+/** Throws WalFormatError when `path` is a directory (where the log keeps a file). */
+function refuseDirectory(fs: WalFileSystem, path: string): void {
+  let file: WalFile;
+  try {
+    file = fs.openRead(path);
+  } catch (e) {
+    if (isDirectoryError(e)) throw new WalFormatError(path, "it is a directory, not a file");
+    throw e;
+  }
+  try {
+    file.read(new Uint8Array(1), 0);
+  } catch (e) {
+    if (isDirectoryError(e)) throw new WalFormatError(path, "it is a directory, not a file");
+    throw e;
+  } finally {
+    file.close();
+  }
+}
+
+function isDirectoryError(e: unknown): boolean {
+  const code = errorCode(e);
+  if (code === "EISDIR") return true;
+  // Deno names its error classes instead of (always) setting a code.
+  return e instanceof Error && (e.name === "IsADirectory" || /is a directory/i.test(e.message));
 }
 
 /** Refuses a segment of a newer format version, in every mode: repairing it would destroy a newer writer's log. */
@@ -259,63 +371,176 @@ function refuseNewerVersions(fs: WalFileSystem, segments: SegmentInfo[]): void {
   }
 }
 
-/** Why a segment's header cannot be used, or null if it can. */
-function checkHeader(file: WalFile, seg: SegmentInfo): string | null {
+/** The format version of a segment, or why its header cannot be used. */
+function checkHeader(file: WalFile, seg: SegmentInfo): number | string {
   const header = readSegmentHeader(file);
   if (!header.ok) return `segment header unusable (${header.reason})`;
   if (header.firstSeq !== seg.firstSeq) {
     return `segment header says first seq ${header.firstSeq} but the file name says ${seg.firstSeq}`;
   }
-  return null;
+  return header.version;
 }
 
-/** Reads every record of a segment; says where the valid part ends and whether damage has valid records after it. */
-function scan(file: WalFile, firstSeq: number, chunk: ReadBuffer): ScanResult {
+/** Reads every record of a segment; says where the valid part ends and whether the log proves damage real. */
+function scan(file: WalFile, firstSeq: number, chunk: ReadBuffer, version: number): ScanResult {
   const size = file.size();
   const want = Math.min(4 * 1024 * 1024, size);
   if (chunk.bytes.length < want) chunk.grow(want, 0, 0);
-  const scanner = new SegmentScanner(file, firstSeq, size, undefined, chunk);
+  const scanner = new SegmentScanner(file, firstSeq, size, undefined, chunk, version);
   scanner.verifyToEnd();
   const stop = scanner.stop;
-  const validAfter = stop === null ? 0 : validRecordsAfter(file, stop.offset, stop.seq, size);
   const zeros = scanner.zerosFrom < 0 ? 0 : size - scanner.zerosFrom;
-  if (stop === null) return { lastSeq: scanner.unitSeq, end: scanner.unitEnd, zeros, size, damage: null, validAfter: 0 };
+  if (stop === null) {
+    return { lastSeq: scanner.unitSeq, end: scanner.unitEnd, zeros, size, damage: null, validAfter: 0, proven: false };
+  }
+  const after = version === 1
+    ? afterStopV1(file, stop.offset, stop.seq, size)
+    : afterStopV2(file, stop.offset, stop.seq, scanner.stopLength, size);
   return {
     lastSeq: scanner.unitSeq,
     end: scanner.unitEnd,
     zeros,
     size,
-    damage: { cut: scanner.unitEnd, location: stop, droppedMembers: scanner.pendingMembers + validAfter },
-    validAfter,
+    damage: { cut: scanner.unitEnd, location: stop, droppedMembers: scanner.pendingMembers + after.count },
+    validAfter: after.count,
+    proven: after.proven,
   };
 }
 
-/** How far past the expected seq a resynchronizing search accepts a record as the log's own. */
+/** What follows a stop: valid records found after it, and whether one proves the stopped-at seq was durable. */
+interface AfterStop {
+  count: number;
+  proven: boolean;
+}
+
+const PROBE_CHUNK = 1024 * 1024;
+
+/**
+ * Version 2: finds the records with a valid header after a stop at `offset` (where seq `seq` was expected).
+ * Steps over a record whose header checked out (`stopLength`, then each found record's length); after a header
+ * that does not check out, searches byte by byte, where a candidate must have a known kind and flags, lengths in
+ * range, a seq that the bytes since the stop could hold (each record takes at least a header) and a valid
+ * header checksum. Each byte after the stop is read at most once.
+ */
+function afterStopV2(file: WalFile, offset: number, seq: number, stopLength: number, size: number): AfterStop {
+  const hs = RECORD_HEADER_SIZE;
+  const buf = new Uint8Array(Math.min(PROBE_CHUNK, Math.max(hs, size - offset)));
+  const view = new DataView(buf.buffer);
+  let bufStart = 0;
+  let bufLen = 0;
+  /** Index in `buf` of bytes [pos, pos + hs), or -1 past the end of the file. */
+  const at = (pos: number): number => {
+    if (pos + hs > size) return -1;
+    if (pos < bufStart || pos + hs > bufStart + bufLen) {
+      bufStart = pos;
+      bufLen = file.read(buf.subarray(0, Math.min(buf.length, size - pos)), pos);
+      if (bufLen < hs) return -1;
+    }
+    return pos - bufStart;
+  };
+  /** The length of the record whose header is at `i`, or -1 when the header does not check out. */
+  const headerAt = (i: number): number => {
+    if (buf[i + 12] < 1 || buf[i + 12] > 3 || (buf[i + 13] & ~KNOWN_FLAGS) !== 0) return -1;
+    const opLen = view.getUint16(i + 14, true);
+    const payload = opLen + view.getUint32(i + 16, true) + view.getUint32(i + 20, true);
+    if (opLen > MAX_OP_TYPE_BYTES || payload > MAX_PAYLOAD_BYTES) return -1;
+    if (view.getUint32(i + 28, true) !== crc32Small(buf, i + 4, HEADER_CRC_SPAN)) return -1;
+    return hs + payload;
+  };
+  const result: AfterStop = { count: 0, proven: false };
+  const found = (i: number): void => {
+    result.count++;
+    const back = view.getUint32(i + 24, true);
+    if (back > 0 && getU64(view, i + 4) - back >= seq) result.proven = true;
+  };
+  let pos = stopLength > 0 ? offset + stopLength : offset + 1;
+  let chained = stopLength > 0;
+  while (pos + hs <= size) {
+    if (chained) {
+      const i = at(pos);
+      if (i < 0) break;
+      const length = headerAt(i);
+      if (length > 0 && getU64(view, i + 4) > seq) {
+        found(i);
+        pos += length;
+        continue;
+      }
+      chained = false;
+      pos++;
+      continue;
+    }
+    // Search the bytes in the buffer from pos, then move the buffer on.
+    let i = at(pos);
+    if (i < 0) break;
+    const end = bufLen - hs;
+    let hit = -1;
+    for (; i <= end; i++) {
+      const kind = buf[i + 12];
+      if (kind === 0 || kind > 3 || buf[i + 13] > 3) continue;
+      const candidate = view.getUint32(i + 4, true) + view.getUint32(i + 8, true) * 0x1_0000_0000;
+      if (candidate <= seq || candidate > seq + Math.floor((bufStart + i - offset) / hs)) continue;
+      const length = headerAt(i);
+      if (length > 0) {
+        hit = i;
+        found(i);
+        pos = bufStart + i + length;
+        chained = true;
+        break;
+      }
+    }
+    if (hit < 0) pos = bufStart + end + 1;
+  }
+  return result;
+}
+
+/** How far past the expected seq a version-1 search accepts a record as the log's own. */
 const RESYNC_SEQ_WINDOW = 1_000_000;
 
 /**
- * Counts the valid records that follow damage at `offset`: searches byte by byte for a record with a later seq
- * whose checksum holds, then counts the run of valid records from there. A count above zero is the mark of
- * damage no crash leaves (a crash only tears the end of the last write); zero means a torn tail.
+ * Version 1: counts the valid records that follow damage at `offset`: searches byte by byte for a record with a
+ * later seq whose checksum holds, then counts the run of valid records from there. Version-1 lengths are only
+ * trustworthy once the whole record checked out, so each candidate costs a checksum over its claimed length;
+ * the search reads each byte once and spends at most as many checksum bytes as follow the stop, then gives up
+ * (a torn tail, which is what a crash leaves in this version). A count above zero is damage no crash leaves.
  */
-function validRecordsAfter(file: WalFile, offset: number, seq: number, size: number): number {
-  const chunk = new Uint8Array(Math.min(4 * 1024 * 1024, Math.max(RECORD_HEADER_SIZE, size - offset)));
+function afterStopV1(file: WalFile, offset: number, seq: number, size: number): AfterStop {
+  const hs = RECORD_HEADER_SIZE_V1;
+  const chunk = new Uint8Array(Math.min(PROBE_CHUNK, Math.max(hs, size - offset)));
   const view = new DataView(chunk.buffer);
-  for (let base = offset + 1; base + RECORD_HEADER_SIZE <= size;) {
+  let budget = size - offset;
+  for (let base = offset + 1; base + hs <= size;) {
     const n = file.read(chunk, base);
-    if (n < RECORD_HEADER_SIZE) break;
-    for (let i = 0; i + RECORD_HEADER_SIZE <= n; i++) {
-      // Cheap filter first: a plausible seq; the checksum decides.
+    if (n < hs) break;
+    for (let i = 0; i + hs <= n; i++) {
+      // Cheap filters first: a plausible seq, kind, flags and lengths; the checksum decides.
+      const kind = chunk[i + 12];
+      if (kind === 0 || kind > 3 || chunk[i + 13] > 3) continue;
       const candidate = view.getUint32(i + 4, true) + view.getUint32(i + 8, true) * 0x1_0000_0000;
       if (candidate <= seq || candidate > seq + RESYNC_SEQ_WINDOW) continue;
-      const probe = new SegmentScanner(file, candidate, size, base + i);
+      const opLen = view.getUint16(i + 14, true);
+      const payload = opLen + view.getUint32(i + 16, true) + view.getUint32(i + 20, true);
+      if (opLen > MAX_OP_TYPE_BYTES || payload > MAX_PAYLOAD_BYTES || base + i + hs + payload > size) continue;
+      const length = hs + payload;
+      budget -= length;
+      if (budget < 0) return { count: 0, proven: false };
+      let record: Uint8Array;
+      if (i + length <= n) {
+        record = chunk.subarray(i, i + length);
+      } else {
+        record = new Uint8Array(length);
+        if (file.read(record, base + i) < length) continue;
+      }
+      if (new DataView(record.buffer, record.byteOffset).getUint32(0, true) !== crc32(record.subarray(4))) continue;
+      // A small buffer: a candidate that fails the scanner's other rules costs little more than its checksum.
+      budget -= 4096;
+      const probe = new SegmentScanner(file, candidate, size, base + i, new ReadBuffer(4096), 1);
       let count = 0;
       while (probe.next()) count++;
-      if (count > 0) return count;
+      if (count > 0) return { count, proven: true };
     }
-    base += n - RECORD_HEADER_SIZE + 1;
+    base += n - hs + 1;
   }
-  return 0;
+  return { count: 0, proven: false };
 }
 
 /** Copies bytes [from, end of file) of `source` into a new quarantine file; returns its path. */

@@ -27,7 +27,7 @@ export interface SegmentInfo {
   path: string;
 }
 
-/** Suffix of files being prepared; open removes any it finds. */
+/** Suffix of files being prepared (a segment's or `TRUNCATE`'s name plus this); open removes those it finds. */
 export const TEMP_SUFFIX = ".tmp";
 
 /** The segments in a directory, in seq order. */
@@ -69,10 +69,13 @@ export function writeFileDurably(fs: WalFileSystem, dir: string, name: string, c
   fs.syncDir(dir);
 }
 
-/** Creates an empty segment (header only) whose first record will be `firstSeq`, durably. */
-export function createSegment(fs: WalFileSystem, dir: string, firstSeq: number): SegmentInfo {
+/**
+ * Creates an empty segment (header only) whose first record will be `firstSeq`, durably, of format `version`
+ * (default: the current one, the only one the writer appends).
+ */
+export function createSegment(fs: WalFileSystem, dir: string, firstSeq: number, version: number = FORMAT_VERSION): SegmentInfo {
   const name = segmentName(firstSeq);
-  writeFileDurably(fs, dir, name, [encodeSegmentHeader(firstSeq)]);
+  writeFileDurably(fs, dir, name, [encodeSegmentHeader(firstSeq, version)]);
   return { firstSeq, name, path: fs.join(dir, name) };
 }
 

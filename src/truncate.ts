@@ -85,7 +85,8 @@ function copyKeptPart(fs: WalFileSystem, dir: string, seg: SegmentInfo, target: 
     if (fs.exists(tmp)) fs.remove(tmp);
     const out = fs.openWrite(tmp, { create: true, exclusive: true });
     try {
-      out.append(encodeSegmentHeader(target));
+      // The copied records keep their format, so the new segment keeps the version of the one they come from.
+      out.append(encodeSegmentHeader(target, scanner.version));
       copyRange(source, out, from, end);
       out.datasync();
     } finally {

@@ -23,7 +23,7 @@ import { resolveOptions } from "./options.ts";
 import type { ResolvedOptions, SyncMode, WalOptions } from "./options.ts";
 import { LogCursor } from "./cursor.ts";
 import type { WalRecord } from "./reader.ts";
-import { recoverLog } from "./recovery.ts";
+import { checkLogDirectory, recoverLog } from "./recovery.ts";
 import { OpenStreams } from "./streams.ts";
 import type { StreamSlot, StreamState } from "./streams.ts";
 import type { RecoveryReport } from "./recovery.ts";
@@ -113,6 +113,8 @@ export class WriteAheadLog {
       if (code === "ENOENT") throw new WalFormatError(dir, "it is a symbolic link to a missing directory");
       throw e;
     }
+    // A directory that is not a log is refused before anything (the LOCK file) is created in it.
+    checkLogDirectory(fs, dir);
     const lock = acquireLock(fs, dir);
     let wal: WriteAheadLog;
     try {

@@ -86,6 +86,8 @@ export class LogWriter {
   #allocated: number;
   #plannedSize: number;
   #enc = new RecordEncoder();
+  /** Seq of the last record written to the active segment's file (what the next fdatasync makes durable). */
+  #writtenSeq = 0;
   #units: Unit[] = [];
   #scheduled = false;
   #unsynced = 0;
@@ -162,6 +164,7 @@ export class LogWriter {
     this.#plannedSize += size;
     try {
       this.#write(this.#enc.bytes, 0, size);
+      this.#writtenSeq = seq;
       this.#enc.rewind(0);
       this.stats.groups++;
       this.#unsynced++;
@@ -246,6 +249,7 @@ export class LogWriter {
         if (!unit.rotate) continue;
         const start = i === 0 ? 0 : units[i - 1].end;
         written = this.#write(bytes, written, start);
+        if (i > 0) this.#writtenSeq = units[i - 1].seq;
         // The old segment loses its preallocated zeros and is made durable before the next one exists, so
         // the log never has a durable segment after a non-durable one.
         this.#trim();
@@ -254,6 +258,7 @@ export class LogWriter {
         this.#rotate(unit.firstSeq);
       }
       this.#write(bytes, written, total);
+      this.#writtenSeq = units[units.length - 1].seq;
       this.#unsynced += records;
       if (mustSync || (this.#settings.syncMode === "batch" && this.#unsynced >= this.#settings.batchSyncCount)) {
         this.#datasync();
@@ -335,6 +340,8 @@ export class LogWriter {
   #datasync(): void {
     this.stats.fsyncs++;
     this.#file.datasync();
+    // Later records vouch for everything up to here (see syncedBack in format.ts); never on a failed datasync.
+    this.#enc.syncedThrough = this.#writtenSeq;
     this.#unsynced = 0;
     this.#ackedUnsynced = 0;
     if (this.#timer !== undefined) {

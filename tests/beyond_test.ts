@@ -6,7 +6,7 @@ import * as fs from "node:fs";
 import { WalCorruptionError, WriteAheadLog } from "../mod.ts";
 import type { WalFileSystem } from "../mod.ts";
 import { RecordEncoder } from "../src/encoder.ts";
-import { KIND_COMMIT } from "../src/format.ts";
+import { KIND_COMMIT, RECORD_HEADER_SIZE } from "../src/format.ts";
 import { nodeFileSystem } from "../src/io/node_fs.ts";
 import { runtimeName, segmentFiles, withTempDir } from "./helpers.ts";
 
@@ -338,7 +338,7 @@ test("a flipped length field mid-newest-segment is damage, not a torn tail: stri
     await wal.close();
     const [file] = segmentFiles(dir);
     const bytes = new Uint8Array(fs.readFileSync(file));
-    const recordSize = 24 + 3 + 2 + 40; // header, "PUT", "kN", value
+    const recordSize = RECORD_HEADER_SIZE + 3 + 2 + 40; // header, "PUT", "kN", value
     const fourth = 32 + 3 * recordSize;
     bytes[fourth + 20] ^= 0x10; // valueLen of seq 4
     fs.writeFileSync(file, bytes);
@@ -361,7 +361,7 @@ test("segments are preallocated while open, trimmed on close, and a crash's zero
     const wal = await WriteAheadLog.open(dir, { maxFileSize: 8 * 1024 * 1024 });
     for (let i = 0; i < 10; i++) await wal.append("PUT", `k${i}`, "v".repeat(100));
     const [file] = segmentFiles(dir);
-    const dataEnd = 32 + 10 * (24 + 3 + 2 + 100);
+    const dataEnd = 32 + 10 * (RECORD_HEADER_SIZE + 3 + 2 + 100);
     assert.ok(fs.statSync(file).size > dataEnd, "zeros were preallocated after the records");
     // Abandon the handle as a crash would; the new handle finds the zeros, cuts and reports them.
     const reopened = await WriteAheadLog.open(dir);
@@ -372,7 +372,7 @@ test("segments are preallocated while open, trimmed on close, and a crash's zero
     assert.equal((await reopened.replay()).length, 10);
     assert.equal(await reopened.append("PUT", "after", "1"), 11);
     await reopened.close();
-    assert.equal(fs.statSync(file).size, dataEnd + 24 + 3 + 5 + 1, "close trims the preallocation");
+    assert.equal(fs.statSync(file).size, dataEnd + RECORD_HEADER_SIZE + 3 + 5 + 1, "close trims the preallocation");
     const clean = await WriteAheadLog.open(dir);
     assert.equal(clean.recovery.clean, true);
     await clean.close();
@@ -389,7 +389,7 @@ test("reads check seqs too: a well-checksummed record with the wrong seq in an u
     const enc = new RecordEncoder();
     enc.data(4, "PUT", "k03", "v".repeat(150), false);
     const bytes = new Uint8Array(fs.readFileSync(first));
-    const recordSize = 24 + 3 + 3 + 150;
+    const recordSize = RECORD_HEADER_SIZE + 3 + 3 + 150;
     assert.equal(enc.length, recordSize);
     bytes.set(enc.bytes.subarray(0, enc.length), 32 + 2 * recordSize);
     fs.writeFileSync(first, bytes);

@@ -11,7 +11,7 @@ function snapshot(dir: string): string {
     const bytes = new Uint8Array(fs.readFileSync(f));
     let end = bytes.length;
     while (end > 0 && bytes[end - 1] === 0) end--;
-    return Buffer.from(bytes.subarray(0, end)).toString("base64");
+    return Buffer.from(bytes.subarray(0, end)).toString("hex");
   }).join("|");
 }
 

@@ -8,11 +8,14 @@ import * as zlib from "node:zlib";
 import crc32Package from "crc-32";
 import { WalCorruptionError, WalFormatError, WriteAheadLog } from "../mod.ts";
 import { crc32 } from "../src/crc32.ts";
-import { RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, segmentName } from "../src/format.ts";
+import { crc32Small, encodeSegmentHeader, FORMAT_VERSION, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, segmentName } from "../src/format.ts";
 import { segmentFiles, withTempDir } from "./helpers.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const golden = path.join(here, "fixtures", "golden", "00000000000000000001.wal");
+/** Version 1, as written before version 2 existed: still read. */
+const goldenV1 = path.join(here, "fixtures", "golden", "00000000000000000001.wal");
+/** Version 2, as the writer writes it today. */
+const golden = path.join(here, "fixtures", "golden", "v2", "00000000000000000001.wal");
 
 async function writeGoldenWorkload(wal: WriteAheadLog): Promise<void> {
   await wal.append("PUT", "k", "v");
@@ -21,7 +24,16 @@ async function writeGoldenWorkload(wal: WriteAheadLog): Promise<void> {
   await wal.checkpoint();
 }
 
-test("golden segment: today's writer produces the pinned bytes, and the pinned bytes read back", async () => {
+const GOLDEN_RECORDS = [
+  { seqNum: 1, opType: "PUT", key: "k", value: "v" },
+  { seqNum: 2, opType: "DELETE", key: "bytes-key", value: new Uint8Array([0, 1, 254, 255]) },
+  { seqNum: 3, opType: "PUT", key: "ünïcödé", value: "välue ✓" },
+  { seqNum: 4, opType: "AUDIT", key: "", value: "" },
+  { seqNum: 5, opType: "COMMIT", key: "", value: "" },
+  { seqNum: 6, opType: "CHECKPOINT", key: "", value: "" },
+];
+
+test("golden segment (version 2): today's writer produces the pinned bytes, and the pinned bytes read back", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir);
     await writeGoldenWorkload(wal);
@@ -31,18 +43,52 @@ test("golden segment: today's writer produces the pinned bytes, and the pinned b
   });
   await withTempDir(async (dir) => {
     fs.copyFileSync(golden, path.join(dir, path.basename(golden)));
-    const wal = await WriteAheadLog.open(dir);
+    const wal = await WriteAheadLog.open(dir, { recovery: "strict" });
     assert.equal(wal.recovery.clean, true);
     const raw = [];
     for await (const r of wal.iterate()) raw.push(r);
-    assert.deepEqual(raw, [
-      { seqNum: 1, opType: "PUT", key: "k", value: "v" },
-      { seqNum: 2, opType: "DELETE", key: "bytes-key", value: new Uint8Array([0, 1, 254, 255]) },
-      { seqNum: 3, opType: "PUT", key: "ünïcödé", value: "välue ✓" },
-      { seqNum: 4, opType: "AUDIT", key: "", value: "" },
-      { seqNum: 5, opType: "COMMIT", key: "", value: "" },
-      { seqNum: 6, opType: "CHECKPOINT", key: "", value: "" },
-    ]);
+    assert.deepEqual(raw, GOLDEN_RECORDS);
+    await wal.close();
+  });
+});
+
+test("golden segment (version 1) still reads; new records go to a new version-2 segment, the old one untouched", async () => {
+  await withTempDir(async (dir) => {
+    fs.copyFileSync(goldenV1, path.join(dir, path.basename(goldenV1)));
+    const original = new Uint8Array(fs.readFileSync(goldenV1));
+    const wal = await WriteAheadLog.open(dir, { recovery: "strict" });
+    assert.equal(wal.recovery.clean, true);
+    const raw = [];
+    for await (const r of wal.iterate()) raw.push(r);
+    assert.deepEqual(raw, GOLDEN_RECORDS);
+    assert.equal(await wal.append("PUT", "new", "record"), 7);
+    await wal.close();
+    const files = segmentFiles(dir);
+    assert.deepEqual(files.map((f) => path.basename(f)), [path.basename(goldenV1), segmentName(7)]);
+    assert.deepEqual(new Uint8Array(fs.readFileSync(files[0])), original, "the version-1 segment is unchanged");
+    const head = new Uint8Array(fs.readFileSync(files[1]));
+    assert.equal(head[8], 2, "the new segment is version 2");
+    const again = await WriteAheadLog.open(dir, { recovery: "strict" });
+    assert.equal(again.recovery.clean, true);
+    assert.deepEqual((await again.replay()).map((r) => r.seqNum), [1, 2, 3, 4, 7]);
+    await again.close();
+  });
+  // A version-1 newest segment with no record is replaced by a version-2 one of the same name.
+  await withTempDir(async (dir) => {
+    fs.writeFileSync(path.join(dir, segmentName(1)), encodeSegmentHeader(1, 1));
+    const wal = await WriteAheadLog.open(dir);
+    assert.equal(await wal.append("PUT", "k", "v"), 1);
+    await wal.close();
+    assert.deepEqual(segmentFiles(dir).map((f) => path.basename(f)), [segmentName(1)]);
+    assert.equal(fs.readFileSync(segmentFiles(dir)[0])[8], 2);
+  });
+  // A torn tail in a version-1 segment is cut as before.
+  await withTempDir(async (dir) => {
+    const bytes = new Uint8Array(fs.readFileSync(goldenV1));
+    fs.writeFileSync(path.join(dir, path.basename(goldenV1)), bytes.subarray(0, bytes.length - 30));
+    const wal = await WriteAheadLog.open(dir, { recovery: "strict" });
+    assert.equal(wal.recovery.actions[0].action, "cut-tail");
+    assert.deepEqual((await wal.replay()).map((r) => r.seqNum), [1, 2]);
     await wal.close();
   });
 });
@@ -53,12 +99,13 @@ test("CRC-32: node:zlib and the crc-32 package agree, and the library uses the s
     const data = new Uint8Array(n).map(() => (state = (state * 1103515245 + 12345) >>> 0) >>> 24);
     const expected = crc32Package.buf(data) >>> 0;
     assert.equal(crc32(data), expected);
+    assert.equal(crc32Small(data, 0, data.length), expected, "the table loop used for record headers");
     if (typeof zlib.crc32 === "function") assert.equal(zlib.crc32(data), expected);
   }
   assert.equal(crc32(new TextEncoder().encode("123456789")), 0xcbf43926);
 });
 
-test("the checksum covers every header byte: a flip in seq, kind, flags or a length drops the record", async () => {
+test("the header checksum covers every header byte: a flip in any field drops the record", async () => {
   for (let offset = 4; offset < RECORD_HEADER_SIZE; offset++) {
     await withTempDir(async (dir) => {
       const wal = await WriteAheadLog.open(dir);
@@ -68,6 +115,7 @@ test("the checksum covers every header byte: a flip in seq, kind, flags or a len
       const [file] = segmentFiles(dir);
       const bytes = new Uint8Array(fs.readFileSync(file));
       const lastStart = bytes.length - (RECORD_HEADER_SIZE + 3 + 4 + 1);
+      assert.equal(bytes.length, SEGMENT_HEADER_SIZE + 2 * (RECORD_HEADER_SIZE + 3 + 4 + 1));
       bytes[lastStart + offset] ^= 0x01;
       fs.writeFileSync(file, bytes);
       const reopened = await WriteAheadLog.open(dir);
@@ -122,12 +170,12 @@ test("a segment of a newer format version is refused in every mode, and left unt
       await wal.close();
       const [file] = segmentFiles(dir);
       const bytes = new Uint8Array(fs.readFileSync(file));
-      bytes[8] = 2; // version 2, with its header checksum made valid as a newer writer would
+      bytes[8] = FORMAT_VERSION + 1; // a newer version, with its header checksum made valid as a newer writer would
       new DataView(bytes.buffer).setUint32(28, crc32(bytes.subarray(0, 28)), true);
       fs.writeFileSync(file, bytes);
       await assert.rejects(WriteAheadLog.open(dir, options), (e: unknown) => {
         assert.ok(e instanceof WalFormatError);
-        assert.match(e.message, /version 2 is newer/);
+        assert.match(e.message, new RegExp(`version ${FORMAT_VERSION + 1} is newer`));
         return true;
       });
       assert.deepEqual(new Uint8Array(fs.readFileSync(file)), bytes);
@@ -142,7 +190,7 @@ test("a version field damaged to read newer (its header checksum broken) is dama
     await wal.close();
     const files = segmentFiles(dir);
     const bytes = new Uint8Array(fs.readFileSync(files[1]));
-    bytes[8] ^= 0x04; // version 1 -> 5, checksum now wrong
+    bytes[8] ^= 0x04; // version 2 -> 6, checksum now wrong
     fs.writeFileSync(files[1], bytes);
     await assert.rejects(WriteAheadLog.open(dir, { recovery: "strict" }), WalCorruptionError);
     const repaired = await WriteAheadLog.open(dir);

@@ -7,8 +7,10 @@
 //   bytes, no batch member without its COMMIT); an append then gets the next seq and is replayable.
 // - strict mode: open either succeeds with the same guarantees, or throws WalCorruptionError and changes no file.
 // - WalFormatError only where the damage made a header that is a newer version's in every respect (magic intact,
-//   version above 1, and its header checksum valid): a newer writer's file must never be "repaired" away. Random
-//   damage practically never does that, so in effect neither mode may throw anything but WalCorruptionError.
+//   version above the current one, and its header checksum valid): a newer writer's file must never be
+//   "repaired" away. Random damage practically never does that, so in effect neither mode may throw anything
+//   but WalCorruptionError.
+// One base log is rewritten in format version 1 (which is still read), so that both layouts are fuzzed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as nodeFs from "node:fs";
@@ -16,6 +18,13 @@ import process from "node:process";
 import { WalCorruptionError, WalFormatError, WriteAheadLog } from "../mod.ts";
 import type { WalFileSystem, WalRecord } from "../mod.ts";
 import { crc32 } from "../src/crc32.ts";
+import {
+  encodeSegmentHeader,
+  FORMAT_VERSION,
+  RECORD_HEADER_SIZE,
+  RECORD_HEADER_SIZE_V1,
+  SEGMENT_HEADER_SIZE,
+} from "../src/format.ts";
 import { CrashFileSystem, seededRandom } from "../src/io/crash_fs.ts";
 import { removeDir, tempDir } from "./helpers.ts";
 
@@ -109,8 +118,35 @@ async function baseLogs(): Promise<BaseLog[]> {
   } finally {
     removeDir(dir);
   }
+  // The same records in format version 1, as an older version of the library wrote them.
+  const v1 = logs[1];
+  const v1Disk = v1.disk.clone();
+  for (const path of segmentsOf(v1Disk)) v1Disk.overwrite(path, toVersion1(v1Disk.readFile(path)));
+  logs.push({ ...v1, name: "several segments, format version 1", disk: v1Disk });
   for (const log of logs) assert.ok(log.last >= log.start + 20, `${log.name}: too short to fuzz`);
   return logs;
+}
+
+/** A closed, undamaged version-2 segment re-encoded as version 1. */
+function toVersion1(segment: Uint8Array): Uint8Array {
+  const view = new DataView(segment.buffer, segment.byteOffset, segment.length);
+  const parts: Uint8Array[] = [encodeSegmentHeader(Number(view.getBigUint64(12, true)), 1)];
+  for (let at = SEGMENT_HEADER_SIZE; at + RECORD_HEADER_SIZE <= segment.length;) {
+    const payload = view.getUint16(at + 14, true) + view.getUint32(at + 16, true) + view.getUint32(at + 20, true);
+    const record = new Uint8Array(RECORD_HEADER_SIZE_V1 + payload);
+    record.set(segment.subarray(at + 4, at + 24), 4);
+    record.set(segment.subarray(at + RECORD_HEADER_SIZE, at + RECORD_HEADER_SIZE + payload), RECORD_HEADER_SIZE_V1);
+    new DataView(record.buffer).setUint32(0, crc32(record.subarray(4)), true);
+    parts.push(record);
+    at += RECORD_HEADER_SIZE + payload;
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 function segmentsOf(disk: CrashFileSystem): string[] {
@@ -163,7 +199,7 @@ function refusedAsFormat(disk: CrashFileSystem): "newer" | null {
     if (bytes.length < 32 || new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC) continue;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
     const size = view.getUint16(10, true);
-    if (view.getUint16(8, true) > 1 && size >= 16 && size <= bytes.length &&
+    if (view.getUint16(8, true) > FORMAT_VERSION && size >= 16 && size <= bytes.length &&
       view.getUint32(size - 4, true) === crc32(bytes.subarray(0, size - 4))) return "newer";
   }
   return null;

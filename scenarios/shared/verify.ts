@@ -19,13 +19,15 @@ export interface PlainRecord {
   value: string | Uint8Array;
 }
 
-/** The 32-byte segment header size of format version 1. */
+/** The 32-byte segment header size of format versions 1 and 2. */
 export const SEGMENT_HEADER_BYTES = 32;
-/** The 24-byte record header size of format version 1. */
-export const RECORD_HEADER_BYTES = 24;
-/** Record kinds of format version 1. */
+/** The 32-byte record header size of format version 2, the one the library writes. */
+export const RECORD_HEADER_BYTES = 32;
+/** The 24-byte record header size of format version 1 (still read). */
+export const RECORD_HEADER_BYTES_V1 = 24;
+/** Record kinds of format versions 1 and 2. */
 export const KIND = { data: 1, commit: 2, checkpoint: 3 } as const;
-/** Record flag bits of format version 1. */
+/** Record flag bits of format versions 1 and 2. */
 export const FLAG = { bytes: 1, batch: 2 } as const;
 
 /** One record as found in a segment file. */
@@ -78,11 +80,13 @@ export function parseSegment(file: string): ParsedSegment {
   const out: ParsedSegment = { name, size: bytes.length, firstSeq: -1, records: [], end: 0 };
   if (bytes.length < SEGMENT_HEADER_BYTES) return out;
   out.firstSeq = u64(view, 12);
+  // Bytes 8..9: the format version, which sets the record header size; the fields below are at the same offsets.
+  const headerBytes = view.getUint16(8, true) === 1 ? RECORD_HEADER_BYTES_V1 : RECORD_HEADER_BYTES;
   let at = SEGMENT_HEADER_BYTES;
   let expected = out.firstSeq;
-  while (at + RECORD_HEADER_BYTES <= bytes.length) {
+  while (at + headerBytes <= bytes.length) {
     const seq = u64(view, at + 4);
-    const length = RECORD_HEADER_BYTES + view.getUint16(at + 14, true) + view.getUint32(at + 16, true) +
+    const length = headerBytes + view.getUint16(at + 14, true) + view.getUint32(at + 16, true) +
       view.getUint32(at + 20, true);
     if (seq !== expected || at + length > bytes.length) break;
     out.records.push({ seq, kind: bytes[at + 12], flags: bytes[at + 13], offset: at, length });

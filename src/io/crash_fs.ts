@@ -10,6 +10,10 @@
  * - A file's content is durable up to its last `datasync`. Its later writes and truncates (in order) may survive
  *   in any prefix: all lost, all kept, or torn at any byte; a torn tail may also be followed by zero bytes (the
  *   size reached the disk, the data did not). A truncate counts as one unit of that prefix.
+ * - Within the surviving prefix, any subset of the unsynced writes' pages may still be lost: the page cache
+ *   writes pages back in any order, and a kernel crash can persist a later page of a write without an earlier
+ *   one. A write is cut into pieces at the file's page boundaries (`pageSize`, default 4096); a lost piece reads
+ *   as what was there before the write (zeros where the write extended the file).
  * - A directory's entries are durable up to its last `syncDir`. Each later creation, rename or removal in it may
  *   or may not have happened, independently of the others.
  * - Directories themselves (`mkdirp`) are durable at once; renames work within one directory only.
@@ -39,7 +43,7 @@ import type { OpenWriteOptions, WalFile, WalFileLock, WalFileSystem } from "./ty
 /** One recorded change. `inode` identifies a file across renames; `path` is the name it was reached by. */
 export type CrashEvent =
   | { op: "create"; path: string; inode: number }
-  | { op: "append"; path: string; inode: number; data: Uint8Array }
+  | { op: "append"; path: string; inode: number; position: number; data: Uint8Array }
   | { op: "write"; path: string; inode: number; position: number; data: Uint8Array }
   | { op: "truncate"; path: string; inode: number; length: number }
   | { op: "datasync"; path: string; inode: number }
@@ -70,6 +74,8 @@ export interface CrashFileSystemOptions {
   seed?: number;
   /** What `pid()` returns. Default 1000. Every other pid counts as a dead process. */
   pid?: number;
+  /** Bytes per page: the unit in which unsynced writes may reach the disk out of order. Default 4096. */
+  pageSize?: number;
 }
 
 /** A file whose content has a part no datasync covered at the crash point. */
@@ -78,6 +84,8 @@ export interface UnsyncedFile {
   path: string;
   /** Units of unsynced change: bytes of unsynced writes plus one per unsynced truncate. */
   units: number;
+  /** Pieces of unsynced writes, each within one page: what `CrashChoice.lost` indexes. */
+  pages: number;
 }
 
 /** A directory change no syncDir covered at the crash point. */
@@ -95,6 +103,11 @@ export interface CrashChoice {
   zeros?: readonly number[];
   /** Per entry of `CrashState.dirOps`: whether the change reached the disk. */
   applied?: readonly boolean[];
+  /**
+   * Per entry of `CrashState.files`: indexes (0..pages-1, in write order) of the page pieces of its unsynced
+   * writes that did not reach the disk, although writes after them did.
+   */
+  lost?: readonly (readonly number[] | undefined)[];
 }
 
 /** A small seeded generator (mulberry32): returns floats in [0, 1). */
@@ -173,6 +186,8 @@ export class CrashFileSystem implements WalFileSystem {
 
   #id = ++instances;
   #pid: number;
+  /** Bytes per page of the crash model. */
+  readonly pageSize: number;
   #nextInode = 1;
   #dirs = new Map<string, Map<string, Inode>>();
   // The durable starting point: what a crash at point 0 leaves.
@@ -186,6 +201,7 @@ export class CrashFileSystem implements WalFileSystem {
   constructor(options: CrashFileSystemOptions = {}) {
     this.random = seededRandom(options.seed ?? 1);
     this.#pid = options.pid ?? 1000;
+    this.pageSize = options.pageSize ?? 4096;
   }
 
   /** A new file system whose durable starting state is `files` (path to content) plus the directories listed. */
@@ -219,7 +235,7 @@ export class CrashFileSystem implements WalFileSystem {
   /** A copy of this disk as it is now (no crash), with an empty history. */
   clone(options?: CrashFileSystemOptions): CrashFileSystem {
     const { files, dirs } = this.snapshot();
-    return CrashFileSystem.from(files, dirs, options);
+    return CrashFileSystem.from(files, dirs, options ?? { pid: this.#pid, pageSize: this.pageSize });
   }
 
   /** Replaces a file's content without recording anything: for tests that damage files. */
@@ -341,7 +357,7 @@ export class CrashFileSystem implements WalFileSystem {
         const fault = this.#fault("append", path);
         const bytes = data.slice(0, fault === undefined ? data.length : Math.min(fault.partial ?? 0, data.length));
         if (bytes.length > 0) {
-          this.history.push({ op: "append", path, inode: inode.id, data: bytes });
+          this.history.push({ op: "append", path, inode: inode.id, position: inode.size, data: bytes });
           inode.write(bytes);
         }
         if (fault !== undefined) {
@@ -545,6 +561,7 @@ export class CrashState {
   #baseContent: Map<number, Uint8Array>;
   #unsyncedIndex = new Map<number, number>();
   #synced = new Map<number, Inode>();
+  #pageSize: number;
 
   constructor(
     source: CrashFileSystem,
@@ -555,6 +572,7 @@ export class CrashState {
     baseContent: Map<number, Uint8Array>,
   ) {
     this.#source = source;
+    this.#pageSize = source.pageSize;
     this.point = point;
     this.#baseContent = baseContent;
     this.#fileOps = [...files].map(([id, f]) => ({ id, ops: f.ops, synced: f.synced }));
@@ -562,12 +580,14 @@ export class CrashState {
     for (const [id, f] of files) {
       if (f.synced === f.ops.length) continue;
       let units = 0;
+      let pages = 0;
       for (let i = f.synced; i < f.ops.length; i++) {
         const op = f.ops[i];
         units += op.op === "truncate" ? 1 : op.data.length;
+        if (op.op !== "truncate") pages += pieces(op.position, op.data.length, this.#pageSize).length;
       }
       this.#unsyncedIndex.set(id, unsynced.length);
-      unsynced.push({ path: f.path, units });
+      unsynced.push({ path: f.path, units, pages });
     }
     this.files = unsynced;
     // Durable entries: the base plus every directory change up to each directory's last syncDir.
@@ -585,16 +605,23 @@ export class CrashState {
     );
   }
 
-  /** A seeded random choice: each file lost, kept or torn (sometimes zero-filled), each directory change a coin flip. */
+  /**
+   * A seeded random choice: each file lost, kept or torn (sometimes zero-filled, sometimes with pages lost out of
+   * order), each directory change a coin flip.
+   */
   randomChoice(random: () => number = this.#source.random): CrashChoice {
     const keep: number[] = [];
     const zeros: number[] = [];
+    const lost: number[][] = [];
     for (const f of this.files) {
       const r = random();
       keep.push(r < 0.25 ? 0 : r < 0.5 ? f.units : Math.floor(random() * (f.units + 1)));
       zeros.push(random() < 0.2 ? Math.floor(random() * (f.units + 1)) : 0);
+      const pages: number[] = [];
+      if (f.pages > 1 && random() < 0.3) for (let p = 0; p < f.pages; p++) if (random() < 0.3) pages.push(p);
+      lost.push(pages);
     }
-    return { keep, zeros, applied: this.dirOps.map(() => random() < 0.5) };
+    return { keep, zeros, applied: this.dirOps.map(() => random() < 0.5), lost };
   }
 
   /**
@@ -608,7 +635,8 @@ export class CrashState {
       for (const [name, id] of names) {
         const i = this.#unsyncedIndex.get(id);
         const [keep, zeros] = i === undefined ? [0, 0] : this.#clamp(choice, i);
-        parts.push(`${dir}/${name}=${id}:${keep}:${zeros}`);
+        const lost = i === undefined ? "" : this.#lostSet(choice, i, keep).join(",");
+        parts.push(`${dir}/${name}=${id}:${keep}:${zeros}:${lost}`);
       }
     }
     return parts.sort().join("|");
@@ -626,10 +654,19 @@ export class CrashState {
       for (const [name, id] of names) {
         const i = this.#unsyncedIndex.get(id);
         const [keep, zeros] = i === undefined ? [0, 0] : this.#clamp(choice, i);
-        files.set(dir === "/" ? `/${name}` : `${dir}/${name}`, this.#content(byId.get(id)!, keep, zeros));
+        const lost = i === undefined ? [] : this.#lostSet(choice, i, keep);
+        files.set(dir === "/" ? `/${name}` : `${dir}/${name}`, this.#content(byId.get(id)!, keep, zeros, lost));
       }
     }
-    return CrashFileSystem.from(files, dirs.keys(), options ?? { pid: this.#source.pid() });
+    return CrashFileSystem.from(files, dirs.keys(), options ?? { pid: this.#source.pid(), pageSize: this.#pageSize });
+  }
+
+  /** The lost page pieces of file `i` that matter (valid indexes, sorted; none when nothing is kept). */
+  #lostSet(choice: CrashChoice, i: number, keep: number): number[] {
+    const lost = choice.lost?.[i];
+    if (lost === undefined || lost.length === 0 || keep === 0) return [];
+    const pages = this.files[i].pages;
+    return [...new Set(lost.filter((p) => Number.isInteger(p) && p >= 0 && p < pages))].sort((a, b) => a - b);
   }
 
   #clamp(choice: CrashChoice, i: number): [number, number] {
@@ -647,7 +684,7 @@ export class CrashState {
     return dirs;
   }
 
-  #content(f: { id: number; ops: FileOp[]; synced: number }, keep: number, zeros: number): Uint8Array {
+  #content(f: { id: number; ops: FileOp[]; synced: number }, keep: number, zeros: number, lost: number[]): Uint8Array {
     // What the last datasync covered is the same in every variant of this point: build it once.
     let synced = this.#synced.get(f.id);
     if (synced === undefined) {
@@ -660,16 +697,26 @@ export class CrashState {
     const inode = new Inode(f.id);
     inode.write(synced.data.subarray(0, synced.size));
     let budget = keep;
+    const lostSet = new Set(lost);
+    let piece = 0;
     for (let i = f.synced; i < f.ops.length && budget > 0; i++) {
       const op = f.ops[i];
-      if (op.op !== "truncate" && op.data.length > budget) {
-        // Torn: only the first bytes of this write reached the disk.
-        if (op.op === "append") inode.write(op.data.subarray(0, budget));
-        else inode.writeAt(op.position, op.data.subarray(0, budget));
-        break;
+      if (op.op === "truncate") {
+        applyFileOp(inode, op);
+        budget--;
+        continue;
       }
-      applyFileOp(inode, op);
-      budget -= op.op === "truncate" ? 1 : op.data.length;
+      // Torn: only the first bytes of this write reached the disk.
+      const n = Math.min(op.data.length, budget);
+      for (const [from, to] of pieces(op.position, op.data.length, this.#pageSize)) {
+        if (from < n) {
+          const end = Math.min(to, n);
+          if (!lostSet.has(piece)) inode.writeAt(op.position + from, op.data.subarray(from, end));
+          else if (op.position + end > inode.size) inode.writeAt(inode.size, new Uint8Array(op.position + end - inode.size));
+        }
+        piece++;
+      }
+      budget -= n;
     }
     // The size reached the disk but the data did not: zeros where the lost bytes were.
     if (zeros > 0) inode.write(new Uint8Array(zeros));
@@ -677,8 +724,19 @@ export class CrashState {
   }
 }
 
+/** The pieces [from, to) of a write of `length` bytes at file offset `position` that each lie within one page. */
+function pieces(position: number, length: number, pageSize: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let from = 0; from < length;) {
+    const to = Math.min(length, from + pageSize - ((position + from) % pageSize));
+    out.push([from, to]);
+    from = to;
+  }
+  return out;
+}
+
 function applyFileOp(inode: Inode, op: FileOp): void {
-  if (op.op === "append") inode.write(op.data);
+  if (op.op === "append") inode.writeAt(op.position, op.data);
   else if (op.op === "write") inode.writeAt(op.position, op.data);
   else inode.cut(op.length);
 }
