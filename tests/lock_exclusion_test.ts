@@ -9,10 +9,10 @@ import * as path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { WalFormatError, WalLockedError, WriteAheadLog } from "../mod.ts";
+import { WalCorruptionError, WalFormatError, WalLockedError, WriteAheadLog } from "../mod.ts";
 import { runtimeBinary, spawnChild } from "./fixtures/child_writer.ts";
 import type { WorkerReply, WorkerRequest } from "./fixtures/lock_child.ts";
-import { runtimeName, withTempDir } from "./helpers.ts";
+import { runtimeName, segmentFiles, withTempDir } from "./helpers.ts";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/lock_child.ts", import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -220,17 +220,29 @@ test("a bind mount of the directory is the same lock", async (t) => {
 
 test("a failed second open in this thread leaves the first handle working and holding the lock", async () => {
   await withTempDir(async (dir) => {
-    const first = await WriteAheadLog.open(dir);
+    const first = await WriteAheadLog.open(dir, { maxFileSize: 4096 });
     assert.equal(await first.append("PUT", "a", "1"), 1);
+    // Refused before the lock is touched: a stray file.
     fs.writeFileSync(path.join(dir, "notes.txt"), "not a log file");
     await assert.rejects(WriteAheadLog.open(dir), (e: unknown) => e instanceof WalFormatError);
+    fs.rmSync(path.join(dir, "notes.txt"));
     assert.equal(await first.append("PUT", "b", "2"), 2);
+    // Refused after the lock is taken: strict mode meets a damaged older segment.
+    for (let i = 0; i < 40; i++) await first.append("PUT", `pad${i}`, "x".repeat(200));
+    const oldest = segmentFiles(dir)[0];
+    assert.ok(segmentFiles(dir).length > 1, "the log must have an older segment");
+    const intact = fs.readFileSync(oldest);
+    const damaged = Buffer.from(intact);
+    damaged[100] ^= 0xff;
+    fs.writeFileSync(oldest, damaged);
+    await assert.rejects(WriteAheadLog.open(dir, { recovery: "strict" }), (e: unknown) => e instanceof WalCorruptionError);
+    fs.writeFileSync(oldest, intact);
+    assert.equal(await first.append("PUT", "c", "3"), 43);
     assert.equal(lockText(dir), String(process.pid));
     assert.equal(await tryInChild(dir), `locked ${process.pid}`);
     await first.close();
-    fs.rmSync(path.join(dir, "notes.txt"));
     const wal = await WriteAheadLog.open(dir);
-    assert.deepEqual((await wal.replay()).map((r) => r.key), ["a", "b"]);
+    assert.deepEqual((await wal.replay()).map((r) => r.key).filter((k) => !k.startsWith("pad")), ["a", "b", "c"]);
     await wal.close();
   });
 });

@@ -162,12 +162,13 @@ test("open removes only the log's own temporary files, and refuses a directory h
   });
 });
 
-test("a directory where the log keeps a file (a segment, TRUNCATE) is refused with WalFormatError naming it", async () => {
-  for (const name of [segmentName(5), "TRUNCATE"]) {
+test("a directory where the log keeps a file (a segment, TRUNCATE, LOCK) is refused with WalFormatError naming it", async () => {
+  for (const name of [segmentName(5), "TRUNCATE", "LOCK"]) {
     await withTempDir(async (dir) => {
       const wal = await WriteAheadLog.open(dir);
       await wal.append("PUT", "k", "v");
       await wal.close();
+      fs.rmSync(path.join(dir, name), { force: true });
       fs.mkdirSync(path.join(dir, name));
       const error = await WriteAheadLog.open(dir).then(() => null, (e: unknown) => e);
       assert.ok(error instanceof WalFormatError, `${name}: ${error}`);
