@@ -41,7 +41,7 @@ test("each error class has its own stable code, and the code survives JSON", () 
   assert.equal(new WalError("x", { cause: 1 }).cause, 1);
   assert.equal("cause" in new WalError("x"), false);
   // Every error class mod.ts exports is covered above: a new class needs its own code.
-  const exported = Object.values(wal).filter((v): v is typeof Error =>
+  const exported = (Object.values(wal) as unknown[]).filter((v): v is { name: string; prototype: unknown } =>
     typeof v === "function" && v.prototype instanceof Error
   );
   assert.deepEqual(
