@@ -4,13 +4,15 @@
 # (ES module and require) and Deno (through node_modules), and type-checks a strict TypeScript consumer with tsc
 # (module nodenext; the tsconfig `bun init` writes) and deno check. Run by scripts/test.sh; `bash tests/consumer.sh`
 # alone also works. Installs from npm's cache first (`npm ci` filled it), so it needs no network after that.
+# WAL_CONSUMER_NODE=/path/to/node also runs the Node checks with that binary (to verify another version once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=$ROOT/node_modules/.bin
 NODE24=$ROOT/node_modules/node/bin/node
 NODE22=$ROOT/node_modules/node22/bin/node
-for tool in "$NODE24" "$NODE22" "$BIN/bun" "$BIN/deno" "$BIN/tsc" "$BIN/publint" "$BIN/attw"; do
+EXTRA_NODE=${WAL_CONSUMER_NODE:-}
+for tool in "$NODE24" "$NODE22" ${EXTRA_NODE:+"$EXTRA_NODE"} "$BIN/bun" "$BIN/deno" "$BIN/tsc" "$BIN/publint" "$BIN/attw"; do
   [ -x "$tool" ] || { echo "missing $tool: run 'npm ci' first" >&2; exit 1; }
 done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wal-consumer-XXXXXX")
@@ -30,6 +32,10 @@ check() { # check LABEL COMMAND...: runs it, prints its output indented, counts 
   fi
   [ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/      /'
 }
+
+# The project's scripts run ./node_modules/.bin/node as Node 24: the node22 alias must not have taken that link.
+check "node_modules/.bin/node is Node 24 ($("$BIN/node" --version)); Node 22 is node_modules/node22/bin/node" \
+  bash -c "'$BIN/node' --version | grep -q '^v24\.'"
 
 # The tarball: prepack builds dist/ first.
 npm pack --silent --pack-destination "$WORK" >/dev/null
@@ -75,6 +81,10 @@ check "node $("$NODE24" --version), ES module" "$NODE24" use.mjs "node 24 esm" "
 check "node $("$NODE24" --version), require()" "$NODE24" use.cjs "node 24 require" "$NODE24"
 check "node $("$NODE22" --version), ES module" "$NODE22" use.mjs "node 22 esm" "$NODE24"
 check "node $("$NODE22" --version), require()" "$NODE22" use.cjs "node 22 require" "$NODE24"
+if [ -n "$EXTRA_NODE" ]; then
+  check "node $("$EXTRA_NODE" --version), ES module" "$EXTRA_NODE" use.mjs "extra node esm" "$NODE24"
+  check "node $("$EXTRA_NODE" --version), require()" "$EXTRA_NODE" use.cjs "extra node require" "$NODE24"
+fi
 check "bun $("$BIN/bun" --version), ES module" "$BIN/bun" use.mjs "bun esm" "$NODE24"
 check "bun $("$BIN/bun" --version), require()" "$BIN/bun" use.cjs "bun require" "$NODE24"
 deno_version=$("$BIN/deno" --version | head -1 | cut -d' ' -f2)
@@ -82,6 +92,22 @@ check "deno $deno_version through node_modules, --allow-read --allow-write only"
   "$BIN/deno" run --quiet --allow-read --allow-write use.mjs "deno esm" -
 check "deno $deno_version through node_modules, with --allow-run --allow-env to start the lock probe" \
   "$BIN/deno" run --quiet --allow-read --allow-write --allow-run="$NODE24" --allow-env use.mjs "deno esm" "$NODE24"
+# The README's usage example, as written, run with the commands the README gives.
+awk '/^## Usage/{u=1} u&&/^```ts/{b=1;next} b&&/^```/{exit} b' "$ROOT/README.md" >example.ts
+deno_flags=$(grep -oE 'deno run (--allow-[a-z]+ )*example\.ts' "$ROOT/README.md" | head -1 | sed 's/^deno run //; s/ example\.ts$//')
+example() { # example LABEL COMMAND...: the example prints its streamed records last and leaves no directory
+  local label=$1
+  shift
+  check "README example on $label" bash -c '"$@" >example.out 2>&1 || { cat example.out; exit 1; }
+    tail -5 example.out | tr "\n" "," | grep -qx "1 PUT user:1,2 DELETE user:1,3 PUT order:1,4 PUT order:2,7 PUT user:2," ||
+      { echo "unexpected output:"; cat example.out; exit 1; }
+    ! ls -d wal-example-* 2>/dev/null' example "$@"
+}
+example "node 24 (node example.ts)" "$NODE24" example.ts
+example "node 22 (node example.ts)" "$NODE22" example.ts
+example "bun (bun example.ts)" "$BIN/bun" example.ts
+# shellcheck disable=SC2086 # the flags are words
+example "deno (deno run $deno_flags example.ts)" "$BIN/deno" run --quiet $deno_flags example.ts
 check "deno check of the TypeScript consumer through node_modules" "$BIN/deno" check --quiet types.ts
 cp "$ROOT/tests/consumer/nodenext.tsconfig.json" tsconfig.json
 check "tsc $("$BIN/tsc" --version | cut -d' ' -f2) --noEmit: module nodenext, noUncheckedIndexedAccess, exactOptionalPropertyTypes, no skipLibCheck" \
