@@ -30,7 +30,7 @@ check() { # check LABEL COMMAND...: runs it, prints its output indented, counts 
     printf 'FAIL  %s\n' "$label"
     fail=$((fail + 1))
   fi
-  [ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/      /'
+  [ -z "$out" ] || printf '%s\n' "$out" | sed '/^[[:space:]]*$/d; s/^/      /'
 }
 
 # The project's scripts run ./node_modules/.bin/node as Node 24: the node22 alias must not have taken that link.
