@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * import { WriteAheadLog } from "./mod.ts";
+ * import { WriteAheadLog } from "@wal/wal";
  * const wal = await WriteAheadLog.open(await Deno.makeTempDir(), { syncMode: "sync" });
  * await wal.append("PUT", "user:1", "alice");                  // 1
  * await wal.appendBatch([["PUT", "a", "1"], ["DELETE", "b"]]); // 4 (the COMMIT's seq)
@@ -32,5 +32,5 @@ export {
   WalReadError,
   WalTruncatedError,
 } from "./src/errors.ts";
-export type { CorruptionLocation } from "./src/errors.ts";
+export type { CorruptionLocation, WalErrorCode } from "./src/errors.ts";
 export { MAX_OP_TYPE_BYTES, MAX_PAYLOAD_BYTES } from "./src/format.ts";

@@ -12,6 +12,9 @@ step() { printf '\n== %s\n' "$*"; }
 step "type check (deno check)"
 "$BIN/deno" check mod.ts $(find src tests scenarios scripts -name '*.ts' 2>/dev/null | sort)
 
+step "JSDoc and README examples type-check (deno check --doc-only)"
+"$BIN/deno" check --doc-only README.md mod.ts $(find src -name '*.ts' | sort)
+
 step "lint (deno lint, and deno doc --lint: every export of mod.ts documented)"
 "$BIN/deno" lint
 "$BIN/deno" doc --lint mod.ts
@@ -30,3 +33,6 @@ if [ -f scripts/run-scenarios.sh ]; then
   step "scenarios on deno, bun, node"
   bash scripts/run-scenarios.sh
 fi
+
+step "consumer test: npm pack, install, use from node 22 and 24, bun, deno; tsc; publint; attw; JSR dry run"
+bash tests/consumer.sh

@@ -1,8 +1,12 @@
 /**
  * CRC-32 (IEEE 802.3, the zlib/PNG polynomial) of a byte range.
  *
- * Uses Bun's `Bun.hash.crc32` on Bun, `node:zlib`'s native `crc32` where the runtime has it (Node >= 22.2,
- * Deno 2), and the `crc-32` package otherwise; all give the same values, which `tests/format_test.ts` checks.
+ * Every supported runtime has a native one: Bun's `Bun.hash.crc32`, and `node:zlib`'s `crc32` on Node
+ * (>= 22.2, 20.15) and Deno 2. A runtime without either (an older Node, say) gets the table-driven version
+ * below: same values, several times slower, and no dependency to install. All give the same values, which
+ * `tests/crc32_test.ts` checks against the `crc-32` package.
+ *
+ * The choice is made synchronously at load: no top-level await, so that `require()` of the package works.
  *
  * @module
  */
@@ -12,16 +16,29 @@ import { bunCrc32 } from "./io/runtime.ts";
 
 type Crc32Fn = (data: Uint8Array) => number;
 
-/** The package fallback, loaded only when the runtime's zlib lacks `crc32`. */
-async function loadFallback(): Promise<Crc32Fn> {
-  const mod: { buf(data: Uint8Array, seed?: number): number } = await import("crc-32");
-  return (data) => mod.buf(data) >>> 0;
+let table: Uint32Array | undefined;
+
+/** The checksum computed in JavaScript, one table lookup per byte; for runtimes without a native CRC-32. */
+export function crc32Portable(data: Uint8Array): number {
+  if (table === undefined) {
+    table = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      table[n] = c >>> 0;
+    }
+  }
+  const t = table;
+  let crc = 0xffffffff;
+  for (let i = 0; i < data.length; i++) crc = t[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
 }
 
 const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, seed?: number) => number }).crc32;
 
-/** True when checksums come from the runtime's own `node:zlib`. */
-export const crc32IsNative: boolean = typeof nativeCrc32 === "function";
+/** True when checksums come from the runtime itself (`Bun.hash.crc32` or `node:zlib`), not from JavaScript. */
+export const crc32IsNative: boolean = bunCrc32 !== undefined || typeof nativeCrc32 === "function";
 
 /** The checksum of `data` as an unsigned 32-bit integer. */
-export const crc32: Crc32Fn = bunCrc32 ?? (crc32IsNative ? (data) => nativeCrc32!(data) : await loadFallback());
+export const crc32: Crc32Fn = bunCrc32 ??
+  (typeof nativeCrc32 === "function" ? (data) => nativeCrc32(data) : crc32Portable);

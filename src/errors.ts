@@ -5,12 +5,61 @@
  * @module
  */
 
-/** The base of every error this library throws on purpose. */
+/**
+ * The stable code of each kind of error, for callers that switch on codes rather than classes (across package
+ * copies, or after serialization). A code never changes meaning; new kinds get new codes.
+ *
+ * - `WAL_INVALID_ARGUMENT`: {@link WalInvalidArgumentError}
+ * - `WAL_CLOSED`: {@link WalClosedError}
+ * - `WAL_FAILED`: {@link WalFailedError}
+ * - `WAL_CORRUPTION`: {@link WalCorruptionError}
+ * - `WAL_FORMAT`: {@link WalFormatError}
+ * - `WAL_LOCKED`: {@link WalLockedError}
+ * - `WAL_TRUNCATED`: {@link WalTruncatedError}
+ * - `WAL_READ`: {@link WalReadError}
+ * - `WAL_ERROR`: a plain {@link WalError}, for example when the directory cannot be locked at all
+ */
+export type WalErrorCode =
+  | "WAL_ERROR"
+  | "WAL_INVALID_ARGUMENT"
+  | "WAL_CLOSED"
+  | "WAL_FAILED"
+  | "WAL_CORRUPTION"
+  | "WAL_FORMAT"
+  | "WAL_LOCKED"
+  | "WAL_TRUNCATED"
+  | "WAL_READ";
+
+/**
+ * The base of every error this library throws on purpose.
+ *
+ * @example
+ * ```ts
+ * import { WalError } from "@wal/wal";
+ * function explain(e: unknown): string {
+ *   if (!(e instanceof WalError)) return "not from the log";
+ *   switch (e.code) {
+ *     case "WAL_LOCKED":
+ *       return "another writer holds the directory";
+ *     case "WAL_CORRUPTION":
+ *       return "the log is damaged";
+ *     default:
+ *       return e.message;
+ *   }
+ * }
+ * ```
+ */
 export class WalError extends Error {
-  /** Creates the error; `message` says what went wrong, without the "wal: " prefix. */
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(`wal: ${message}`, options);
+  /** The kind of error, stable across versions: see {@link WalErrorCode}. */
+  readonly code: WalErrorCode;
+  /**
+   * Creates the error; `message` says what went wrong, without the "wal: " prefix. `options.code` is set by
+   * the subclasses (default `WAL_ERROR`).
+   */
+  constructor(message: string, options?: { cause?: unknown; code?: WalErrorCode }) {
+    super(`wal: ${message}`, options !== undefined && "cause" in options ? { cause: options.cause } : undefined);
     this.name = "WalError";
+    this.code = options?.code ?? "WAL_ERROR";
   }
 }
 
@@ -20,7 +69,7 @@ export class WalError extends Error {
  *
  * @example
  * ```ts
- * import { WalInvalidArgumentError } from "./mod.ts";
+ * import { WalInvalidArgumentError } from "@wal/wal";
  * const e = new WalInvalidArgumentError("key", "must be a string");
  * e.argument; // "key"
  * ```
@@ -30,7 +79,7 @@ export class WalInvalidArgumentError extends WalError {
   readonly argument: string;
   /** Creates the error for `argument` (its name), which must obey `rule`. */
   constructor(argument: string, rule: string) {
-    super(`invalid argument "${argument}": ${rule}`);
+    super(`invalid argument "${argument}": ${rule}`, { code: "WAL_INVALID_ARGUMENT" });
     this.name = "WalInvalidArgumentError";
     this.argument = argument;
   }
@@ -40,7 +89,7 @@ export class WalInvalidArgumentError extends WalError {
 export class WalClosedError extends WalError {
   /** Creates the error; the default message says the log is closed. */
   constructor(message = "the log is closed") {
-    super(message);
+    super(message, { code: "WAL_CLOSED" });
     this.name = "WalClosedError";
   }
 }
@@ -50,7 +99,10 @@ export class WalFailedError extends WalError {
   /** Creates the error; `cause` is the OS error of the failed write or fsync. */
   constructor(cause: unknown) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    super(`the log failed on an earlier write or fsync (${why}); open the directory again to recover`, { cause });
+    super(`the log failed on an earlier write or fsync (${why}); open the directory again to recover`, {
+      cause,
+      code: "WAL_FAILED",
+    });
     this.name = "WalFailedError";
   }
 }
@@ -79,7 +131,9 @@ export class WalCorruptionError extends WalError {
   readonly reason: string;
   /** Creates the error for damage at `where`; `prefix` starts the message. */
   constructor(where: CorruptionLocation, prefix = "corruption") {
-    super(`${prefix} in ${where.file} at offset ${where.offset} (expected seq ${where.seq}): ${where.reason}`);
+    super(`${prefix} in ${where.file} at offset ${where.offset} (expected seq ${where.seq}): ${where.reason}`, {
+      code: "WAL_CORRUPTION",
+    });
     this.name = "WalCorruptionError";
     this.file = where.file;
     this.offset = where.offset;
@@ -94,7 +148,7 @@ export class WalFormatError extends WalError {
   readonly file: string;
   /** Creates the error for `file`, refused because of `why`. */
   constructor(file: string, why: string) {
-    super(`cannot open ${file}: ${why}`);
+    super(`cannot open ${file}: ${why}`, { code: "WAL_FORMAT" });
     this.name = "WalFormatError";
     this.file = file;
   }
@@ -122,7 +176,7 @@ export class WalLockedError extends WalError {
       : pid === selfPid
       ? `process ${pid}, this process: another thread, or another path to the same directory (a bind mount)`
       : `process ${pid}`;
-    super(`the log directory is locked by ${who} (lock file ${lockFile})`);
+    super(`the log directory is locked by ${who} (lock file ${lockFile})`, { code: "WAL_LOCKED" });
     this.name = "WalLockedError";
     this.pid = pid;
     this.lockFile = lockFile;
@@ -134,7 +188,7 @@ export class WalLockedError extends WalError {
  *
  * @example
  * ```ts
- * import { WalTruncatedError } from "./mod.ts";
+ * import { WalTruncatedError } from "@wal/wal";
  * const e = new WalTruncatedError(10, 4);
  * e.upToSeq; // 10
  * ```
@@ -149,6 +203,7 @@ export class WalTruncatedError extends WalError {
     super(
       `truncate(${upToSeq}) removed records this stream had not yet yielded (it had reached seq ${position}); ` +
         `start a new stream with afterSeq >= ${upToSeq}`,
+      { code: "WAL_TRUNCATED" },
     );
     this.name = "WalTruncatedError";
     this.upToSeq = upToSeq;
@@ -161,7 +216,7 @@ export class WalReadError extends WalError {
   /** Creates the error; `cause` is the OS error of the failed read. */
   constructor(cause: unknown) {
     const why = cause instanceof Error ? cause.message : String(cause);
-    super(`reading the log failed (${why})`, { cause });
+    super(`reading the log failed (${why})`, { cause, code: "WAL_READ" });
     this.name = "WalReadError";
   }
 }

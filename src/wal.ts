@@ -60,7 +60,7 @@ export interface ReadOptions {
  *
  * @example
  * ```ts
- * import { WriteAheadLog } from "./mod.ts";
+ * import { WriteAheadLog } from "@wal/wal";
  * const dir = await Deno.makeTempDir();
  * const wal = await WriteAheadLog.open(dir);
  * await wal.append("PUT", "user:1", "alice"); // 1
@@ -82,6 +82,7 @@ export class WriteAheadLog {
   #closed = false;
   #streams = new OpenStreams();
 
+  /** @ignore Internal: handles come from {@link WriteAheadLog.open}. */
   private constructor(dir: string, fs: WalFileSystem, writer: LogWriter, lock: DirectoryLock, report: RecoveryReport, options: ResolvedOptions) {
     this.dir = dir;
     this.#fs = fs;
@@ -149,7 +150,7 @@ export class WriteAheadLog {
    * @param value a string (read back as a string) or a Uint8Array (read back as a Uint8Array); default ""
    * @example
    * ```ts
-   * import { WriteAheadLog } from "./mod.ts";
+   * import { WriteAheadLog } from "@wal/wal";
    * const wal = await WriteAheadLog.open(await Deno.makeTempDir());
    * const seq = await wal.append("PUT", "user:1", "alice");
    * await wal.close();
@@ -216,7 +217,7 @@ export class WriteAheadLog {
    *
    * @example
    * ```ts
-   * import { WriteAheadLog } from "./mod.ts";
+   * import { WriteAheadLog } from "@wal/wal";
    * const wal = await WriteAheadLog.open(await Deno.makeTempDir());
    * for await (const record of wal.replayStream({ afterSeq: 0 })) console.log(record.key);
    * await wal.close();
