@@ -89,6 +89,10 @@ export class LogWriter {
   #units: Unit[] = [];
   #scheduled = false;
   #unsynced = 0;
+  /** Records acknowledged (resolved) since the last successful fdatasync: what `close()` still owes the disk. */
+  #ackedUnsynced = 0;
+  /** False after a preallocation failed (disk full): this segment grows by plain appends from then on. */
+  #preallocating = true;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #broken: WalError | null = null;
   #flushTask = () => this.flush();
@@ -161,6 +165,7 @@ export class LogWriter {
       this.#enc.rewind(0);
       this.stats.groups++;
       this.#unsynced++;
+      this.#ackedUnsynced++;
       if (this.#settings.syncMode === "batch") {
         if (this.#unsynced >= this.#settings.batchSyncCount) this.#datasync();
         else this.#armTimer();
@@ -264,6 +269,7 @@ export class LogWriter {
       return;
     }
     this.#enc.rewind(0);
+    if (this.#unsynced > 0) this.#ackedUnsynced += records;
     for (; settled < units.length; settled++) units[settled].resolve(units[settled].seq);
   }
 
@@ -274,7 +280,7 @@ export class LogWriter {
     this.#writePos += to - from;
     if (this.#writePos > this.#allocated) {
       this.#allocated = this.#writePos;
-      if (this.#settings.syncMode === "sync") this.#preallocate();
+      if (this.#settings.syncMode === "sync" && this.#preallocating) this.#preallocate();
     }
     return to;
   }
@@ -288,10 +294,33 @@ export class LogWriter {
    */
   #preallocate(): void {
     const target = Math.min(this.#allocated + PREALLOCATE_BYTES, this.#settings.maxFileSize);
-    while (this.#allocated < target) {
-      const n = Math.min(ZEROS.length, target - this.#allocated);
-      this.#file.append(ZEROS.subarray(0, n));
-      this.#allocated += n;
+    try {
+      while (this.#allocated < target) {
+        const n = Math.min(ZEROS.length, target - this.#allocated);
+        this.#file.append(ZEROS.subarray(0, n));
+        this.#allocated += n;
+      }
+    } catch {
+      // The record itself is written; only the optional zeros failed (ENOSPC on a nearly full disk). Failing
+      // the append here would report a record that is in the log as lost, and a retry would write it twice.
+      // So: give the zeros' space back and grow this segment by plain appends. Nothing is hidden by this: a
+      // sick disk fails the group's own fdatasync, which comes next.
+      this.#preallocating = false;
+      try {
+        this.#file.truncate(this.#writePos);
+        this.#allocated = this.#writePos;
+      } catch {
+        // Zeros left behind are harmless (recovery reads them as the end of the log); #trim retries at close.
+        this.#allocated = Math.max(this.#writePos, this.#safeSize());
+      }
+    }
+  }
+
+  #safeSize(): number {
+    try {
+      return this.#file.size();
+    } catch {
+      return this.#writePos;
     }
   }
 
@@ -307,6 +336,7 @@ export class LogWriter {
     this.stats.fsyncs++;
     this.#file.datasync();
     this.#unsynced = 0;
+    this.#ackedUnsynced = 0;
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -337,6 +367,7 @@ export class LogWriter {
     this.#file = file;
     this.#writePos = SEGMENT_HEADER_SIZE;
     this.#allocated = SEGMENT_HEADER_SIZE;
+    this.#preallocating = true;
     this.segments.push(segment);
   }
 
@@ -371,6 +402,7 @@ export class LogWriter {
     this.#writePos = this.#file.size();
     this.#allocated = this.#writePos;
     this.#plannedSize = this.#writePos;
+    this.#preallocating = true;
   }
 
   /** Bytes of the active segment holding records (what a reader may read up to). */
@@ -378,13 +410,18 @@ export class LogWriter {
     return this.#writePos;
   }
 
-  /** Flushes, trims, syncs and releases the file. Throws the OS error if the last flush or sync fails. */
+  /**
+   * Flushes, trims, syncs and releases the file. Throws the OS error if the last flush or sync fails, and the
+   * WalFailedError of an earlier failure (a background fdatasync of "batch" mode, say) while records it
+   * acknowledged were never synced: close must not resolve as if they were durable.
+   */
   close(): void {
     try {
       if (this.#broken === null) {
         this.flush();
         if (this.#broken !== null) throw this.#broken;
       }
+      if (this.#broken instanceof WalFailedError && this.#ackedUnsynced > 0) throw this.#broken;
       // Also when refused for damage a read found: what was written before is good and gets its fdatasync.
       if (!(this.#broken instanceof WalFailedError)) {
         try {

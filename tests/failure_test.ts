@@ -18,8 +18,11 @@ function hasCode(code: string): (e: unknown) => boolean {
   };
 }
 
-/** Every call of a failed handle rejects with WalFailedError whose cause is the OS error; close still works. */
-async function expectFailed(wal: WriteAheadLog, code: string): Promise<void> {
+/**
+ * Every call of a failed handle rejects with WalFailedError whose cause is the OS error. close releases the
+ * handle either way; it rejects too when records it acknowledged were never synced (`ackedUnsynced`).
+ */
+async function expectFailed(wal: WriteAheadLog, code: string, ackedUnsynced = false): Promise<void> {
   const calls: [string, () => Promise<unknown>][] = [
     ["append", () => wal.append("PUT", "late", "x")],
     ["appendBatch", () => wal.appendBatch([["PUT", "late", "x"]])],
@@ -33,6 +36,13 @@ async function expectFailed(wal: WriteAheadLog, code: string): Promise<void> {
     await assert.rejects(call(), (e: unknown) => {
       assert.ok(e instanceof WalFailedError, `${name}: expected WalFailedError, got ${e}`);
       assert.equal((e.cause as { code?: unknown }).code, code, `${name}: the cause is not the ${code} error`);
+      return true;
+    });
+  }
+  if (ackedUnsynced) {
+    await assert.rejects(wal.close(), (e: unknown) => {
+      assert.ok(e instanceof WalFailedError, `close: expected WalFailedError, got ${e}`);
+      assert.equal((e.cause as { code?: unknown }).code, code, "close: the cause is not the OS error");
       return true;
     });
   }
@@ -218,7 +228,7 @@ test("EIO on fdatasync in batch mode: the append that triggers the sync rejects,
   await wal.append("PUT", "b0", "unsynced");
   await wal.append("PUT", "b1", "unsynced");
   await assert.rejects(wal.append("PUT", "b2", "triggers the sync"), hasCode("EIO"));
-  await expectFailed(wal, "EIO");
+  await expectFailed(wal, "EIO", true); // b0 and b1 were acknowledged, never synced
   const maybe: Written[] = [["b0", "unsynced"], ["b1", "unsynced"], ["b2", "triggers the sync"]];
   for (const disk of crashDisks(fs)) await reopenAndCheck(disk, first, maybe);
 });
@@ -271,7 +281,7 @@ for (const how of ["sync", "close"] as const) {
     fs.inject({ op: "datasync", nth: 1, code: "EIO", pathIncludes: ".wal" });
     await assert.rejects(how === "sync" ? wal.sync() : wal.close(), hasCode("EIO"));
     const mark = fs.history.length;
-    if (how === "sync") await expectFailed(wal, "EIO");
+    if (how === "sync") await expectFailed(wal, "EIO", true); // the 10 acknowledged records were never synced
     else await assert.rejects(wal.append("PUT", "late", "x"), WalClosedError);
     assertNoRetry(fs, mark);
     // syncMode "none" promised nothing durable: any prefix may survive a crash, and every record is whole.
