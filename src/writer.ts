@@ -3,10 +3,17 @@
  *
  * Appends are encoded into one buffer the moment they are called (so seqs follow call order) and flushed
  * together in a microtask: one write and at most one fdatasync for everything queued since the last flush.
- * File calls are synchronous, so a flush runs to its end without interleaving with any other log operation.
+ * Writes are synchronous calls (to the page cache: microseconds). With `io: "async"` the fdatasync runs off the
+ * event loop's thread, and at most one group's fdatasync is in flight: every append that arrives meanwhile, from
+ * whatever callback, joins the next group, which is written and synced the moment the previous one completes.
+ * Groups therefore resolve in seq order, and a group is written only after the previous one is durable, so a
+ * failure never leaves a durable group behind one that failed. With `io: "inline"`, or a file system without
+ * `datasyncAsync`, the fdatasync is called inline and a flush runs to its end in one go.
  *
  * @module
  */
+
+import { setImmediate } from "node:timers";
 
 import { KIND_CHECKPOINT, KIND_COMMIT, SEGMENT_HEADER_SIZE } from "./format.ts";
 import { RecordEncoder } from "./encoder.ts";
@@ -15,11 +22,17 @@ import type { WalError } from "./errors.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
 import { createSegment } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
-import type { SyncMode } from "./options.ts";
+import type { IoMode, SyncMode } from "./options.ts";
 
 /** Zeros are preallocated this far ahead of the last record (never past maxFileSize). */
 const PREALLOCATE_BYTES = 1024 * 1024;
 const ZEROS = new Uint8Array(PREALLOCATE_BYTES);
+
+/**
+ * Longest stretch, in ms, that acknowledgements may follow each other in microtasks before the next one waits for
+ * a turn of the event loop: an awaited append loop would otherwise starve timers and I/O for as long as it runs.
+ */
+const STARVE_MS = 10;
 
 /** A value or a Uint8Array. */
 export type Value = string | Uint8Array;
@@ -55,6 +68,8 @@ export interface WriterSettings {
   maxFileSize: number;
   batchSyncCount: number;
   batchSyncIntervalMs: number;
+  /** Where fdatasync runs; see {@link IoMode}. */
+  io: IoMode;
 }
 
 /** Counters the tests and the benchmark read. */
@@ -96,6 +111,30 @@ export class LogWriter {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #broken: WalError | null = null;
   #flushTask = () => this.flush();
+  /** A group's fdatasync is in flight (async io): flushes wait for it; what arrives meanwhile forms the next group. */
+  #syncing = false;
+  /** Callers of `drain` waiting for the in-flight group. */
+  #waiters: (() => void)[] = [];
+  /** Set by `close()`: appends are refused while it drains. */
+  #closing = false;
+  /** A file superseded while its fdatasync was in flight: closed when that completes. */
+  #closeAfterSync = false;
+  /** Where the acknowledged records of the active segment end: what reads may see. */
+  #ackedPos: number;
+  /** Acknowledgements waiting for a turn of the event loop (see STARVE_MS), in seq order. */
+  #deferred: { seq: number; resolve: (seq: number) => void }[] = [];
+  #deferredScheduled = false;
+  #probing = false;
+  #probeStart = 0;
+  #onTurn = () => {
+    this.#probing = false;
+  };
+  #releaseDeferred = () => {
+    this.#deferredScheduled = false;
+    const list = this.#deferred;
+    this.#deferred = [];
+    for (const d of list) d.resolve(d.seq);
+  };
   /** True from a `#writeNow` until the end of that turn of the event loop. */
   #turnBusy = false;
   #endTurn = () => {
@@ -121,13 +160,20 @@ export class LogWriter {
     const active = segments[segments.length - 1];
     this.#file = fs.openWrite(active.path, { create: false });
     this.#writePos = activeEnd;
+    this.#ackedPos = activeEnd;
     this.#allocated = this.#file.size();
     this.#plannedSize = activeEnd;
   }
 
   /** Why the writer refuses work, or null while it accepts it. */
   get broken(): WalError | null {
+    if (this.#broken === null && this.#closing) return new WalClosedError();
     return this.#broken;
+  }
+
+  /** Nothing queued and no fdatasync in flight. */
+  get idle(): boolean {
+    return !this.#syncing && this.#units.length === 0;
   }
 
   /** Refuses all further work with `error` (closed, superseded, corrupt) and rejects anything still queued. */
@@ -142,7 +188,7 @@ export class LogWriter {
     const seq = this.nextSeq;
     this.#enc.data(seq, opType, key, value, false);
     this.nextSeq = seq + 1;
-    if (start === 0 && !this.#turnBusy && this.#settings.syncMode !== "sync") {
+    if (start === 0 && !this.#turnBusy && !this.#syncing && this.#settings.syncMode !== "sync") {
       const size = this.#enc.length;
       if (this.#plannedSize + size <= this.#settings.maxFileSize) return this.#writeNow(seq, size);
     }
@@ -165,17 +211,54 @@ export class LogWriter {
       this.#enc.rewind(0);
       this.stats.groups++;
       this.#unsynced++;
-      this.#ackedUnsynced++;
-      if (this.#settings.syncMode === "batch") {
-        if (this.#unsynced >= this.#settings.batchSyncCount) this.#datasync();
-        else this.#armTimer();
+      if (this.#settings.syncMode === "batch" && this.#unsynced >= this.#settings.batchSyncCount) {
+        // The record waits for the sync it triggers, like one queued in a group.
+        return new Promise<number>((resolve, reject) => {
+          this.#startSync([{ seq, firstSeq: seq, records: 1, end: 0, rotate: false, sync: true, resolve, reject }]);
+        });
       }
+      this.#ackedUnsynced++;
+      this.#ackedPos = this.#writePos;
+      if (this.#settings.syncMode === "batch") this.#armTimer();
     } catch (error) {
       this.#enc.rewind(0);
       this.#broken ??= new WalFailedError(error);
       return Promise.reject(error);
     }
+    if (this.#deferred.length > 0 || this.#starving()) {
+      return new Promise<number>((resolve) => this.#defer(seq, resolve));
+    }
     return Promise.resolve(seq);
+  }
+
+  /** True when acknowledgements have run for STARVE_MS without a turn of the event loop. */
+  #starving(): boolean {
+    const now = performance.now();
+    if (!this.#probing) {
+      this.#probing = true;
+      this.#probeStart = now;
+      setImmediate(this.#onTurn);
+      return false;
+    }
+    return now - this.#probeStart > STARVE_MS;
+  }
+
+  #defer(seq: number, resolve: (seq: number) => void): void {
+    this.#deferred.push({ seq, resolve });
+    if (!this.#deferredScheduled) {
+      this.#deferredScheduled = true;
+      setImmediate(this.#releaseDeferred);
+    }
+  }
+
+  /** Resolves units[from..to) in order, after a turn of the event loop if acknowledgements are starving it. */
+  #resolve(units: Unit[], from: number, to: number): void {
+    if (from >= to) return;
+    if (this.#deferred.length > 0 || this.#starving()) {
+      for (let i = from; i < to; i++) this.#defer(units[i].seq, units[i].resolve);
+      return;
+    }
+    for (let i = from; i < to; i++) units[i].resolve(units[i].seq);
   }
 
   /** Queues a batch: its members and their COMMIT, all in one unit. Resolves to the COMMIT's seq. */
@@ -225,9 +308,13 @@ export class LogWriter {
     return promise;
   }
 
-  /** Writes (and, as the mode requires, syncs) everything queued. Runs by itself in a microtask. */
+  /**
+   * Writes (and, as the mode requires, syncs) everything queued. Runs by itself in a microtask, and again when
+   * the in-flight fdatasync completes; while one is in flight it leaves the queue to form the next group.
+   */
   flush(): void {
     this.#scheduled = false;
+    if (this.#syncing) return;
     const units = this.#units;
     if (units.length === 0) return;
     this.#units = [];
@@ -250,16 +337,14 @@ export class LogWriter {
         // the log never has a durable segment after a non-durable one.
         this.#trim();
         this.#datasync();
-        for (; settled < i; settled++) units[settled].resolve(units[settled].seq);
+        this.#resolve(units, settled, i);
+        settled = i;
         this.#rotate(unit.firstSeq);
       }
       this.#write(bytes, written, total);
       this.#unsynced += records;
-      if (mustSync || (this.#settings.syncMode === "batch" && this.#unsynced >= this.#settings.batchSyncCount)) {
-        this.#datasync();
-      } else if (this.#settings.syncMode === "batch") {
-        this.#armTimer();
-      }
+      if (this.#settings.syncMode === "batch" && this.#unsynced >= this.#settings.batchSyncCount) mustSync = true;
+      else if (!mustSync && this.#settings.syncMode === "batch") this.#armTimer();
     } catch (error) {
       // Never retried: after a failed fsync the kernel may have dropped the dirty pages (PostgreSQL, 2018).
       this.#enc.rewind(0);
@@ -269,8 +354,89 @@ export class LogWriter {
       return;
     }
     this.#enc.rewind(0);
-    if (this.#unsynced > 0) this.#ackedUnsynced += records;
-    for (; settled < units.length; settled++) units[settled].resolve(units[settled].seq);
+    if (mustSync) {
+      this.#startSync(settled === 0 ? units : units.slice(settled));
+      return;
+    }
+    this.#ackedUnsynced += records;
+    this.#ackedPos = this.#writePos;
+    this.#resolve(units, settled, units.length);
+  }
+
+  /**
+   * fdatasyncs what was written and then settles `units`: off the event loop's thread when the file system
+   * can (io "async"), else inline. The next group is flushed as soon as this one is durable.
+   */
+  #startSync(units: Unit[]): void {
+    const file = this.#file;
+    const end = this.#writePos;
+    this.stats.fsyncs++;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#settings.io === "async" && file.datasyncAsync !== undefined) {
+      this.#syncing = true;
+      let pending: Promise<void>;
+      try {
+        pending = file.datasyncAsync();
+      } catch (error) {
+        pending = Promise.reject(error);
+      }
+      pending.then(
+        () => this.#synced(units, end, null),
+        (error: unknown) => this.#synced(units, end, error ?? new Error("fdatasync failed")),
+      );
+      return;
+    }
+    let failure: unknown = null;
+    try {
+      file.datasync();
+    } catch (error) {
+      failure = error ?? new Error("fdatasync failed");
+    }
+    this.#synced(units, end, failure);
+  }
+
+  #synced(units: Unit[], end: number, error: unknown): void {
+    this.#syncing = false;
+    if (this.#closeAfterSync) {
+      this.#closeAfterSync = false;
+      try {
+        this.#file.close();
+      } catch {
+        // superseded: the new owner recovers from what is on disk
+      }
+    }
+    if (error !== null) {
+      // Never retried: after a failed fsync the kernel may have dropped the dirty pages (PostgreSQL, 2018).
+      this.#broken ??= new WalFailedError(error);
+      for (const unit of units) unit.reject(error);
+      this.#rejectQueued(this.#broken);
+    } else {
+      this.#unsynced = 0;
+      this.#ackedUnsynced = 0;
+      this.#ackedPos = end;
+      // Start the next group's write and fdatasync before settling this one: the disk never waits for callbacks.
+      if (this.#broken === null && this.#units.length > 0) this.flush();
+      this.#resolve(units, 0, units.length);
+    }
+    const waiters = this.#waiters;
+    if (waiters.length > 0 && !this.#syncing) {
+      this.#waiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Writes what is queued and waits until nothing is queued or in flight (its outcome is the units' own). */
+  async drain(): Promise<void> {
+    for (;;) {
+      if (!this.#syncing) {
+        this.flush();
+        if (!this.#syncing) return;
+      }
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
   }
 
   #write(bytes: Uint8Array, from: number, to: number): number {
@@ -332,11 +498,13 @@ export class LogWriter {
     }
   }
 
+  /** An inline fdatasync (rotation, close): everything written is then durable. */
   #datasync(): void {
     this.stats.fsyncs++;
     this.#file.datasync();
     this.#unsynced = 0;
     this.#ackedUnsynced = 0;
+    this.#ackedPos = this.#writePos;
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -347,13 +515,9 @@ export class LogWriter {
     if (this.#timer !== undefined || this.#unsynced === 0) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      if (this.#broken !== null || this.#unsynced === 0) return;
-      try {
-        this.#datasync();
-      } catch (error) {
-        this.#broken ??= new WalFailedError(error);
-        this.#rejectQueued(this.#broken);
-      }
+      if (this.#broken !== null || this.#unsynced === 0 || this.#syncing) return;
+      // A failure fails the log (see #synced): the next append, sync or close reports it.
+      this.#startSync([]);
     }, this.#settings.batchSyncIntervalMs);
     // Node and Bun timers can be unref'ed so a pending background sync does not hold the process open.
     const t = this.#timer as unknown as { unref?: () => void };
@@ -366,6 +530,7 @@ export class LogWriter {
     this.#file.close();
     this.#file = file;
     this.#writePos = SEGMENT_HEADER_SIZE;
+    this.#ackedPos = SEGMENT_HEADER_SIZE;
     this.#allocated = SEGMENT_HEADER_SIZE;
     this.#preallocating = true;
     this.segments.push(segment);
@@ -379,16 +544,24 @@ export class LogWriter {
     for (const unit of units) unit.reject(error);
   }
 
-  /** Writes what is queued now instead of in the microtask, then fdatasyncs. Throws the OS error on failure. */
-  sync(): void {
-    this.flush();
-    if (this.#broken !== null) throw this.#broken;
-    try {
-      this.#datasync();
-    } catch (error) {
-      this.#broken ??= new WalFailedError(error);
-      throw error;
-    }
+  /** Writes what is queued and fdatasyncs it, as a group of its own. Rejects with the OS error on failure. */
+  sync(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#units.push({
+        seq: 0,
+        firstSeq: this.nextSeq,
+        records: 0,
+        end: this.#enc.length,
+        rotate: false,
+        sync: true,
+        resolve: () => resolve(),
+        reject,
+      });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        queueMicrotask(this.#flushTask);
+      }
+    });
   }
 
   /**
@@ -400,14 +573,18 @@ export class LogWriter {
     const active = this.segments[this.segments.length - 1];
     this.#file = this.#fs.openWrite(active.path, { create: false });
     this.#writePos = this.#file.size();
+    this.#ackedPos = this.#writePos;
     this.#allocated = this.#writePos;
     this.#plannedSize = this.#writePos;
     this.#preallocating = true;
   }
 
-  /** Bytes of the active segment holding records (what a reader may read up to). */
+  /**
+   * Bytes of the active segment holding acknowledged records: what a reader may read up to. A group whose
+   * fdatasync is in flight is not visible yet, since it may still fail.
+   */
   get activeSize(): number {
-    return this.#writePos;
+    return this.#ackedPos;
   }
 
   /**
@@ -415,18 +592,24 @@ export class LogWriter {
    * WalFailedError of an earlier failure (a background fdatasync of "batch" mode, say) while records it
    * acknowledged were never synced: close must not resolve as if they were durable.
    */
-  close(): void {
+  async close(): Promise<void> {
+    this.#closing = true;
     try {
-      if (this.#broken === null) {
-        this.flush();
-        if (this.#broken !== null) throw this.#broken;
-      }
+      // Waits for a group in flight (and writes what is queued) whatever the state: the file stays open for it.
+      const before = this.#broken;
+      await this.drain();
+      if (before === null && this.#broken !== null) throw this.#broken;
       if (this.#broken instanceof WalFailedError && this.#ackedUnsynced > 0) throw this.#broken;
       // Also when refused for damage a read found: what was written before is good and gets its fdatasync.
       if (!(this.#broken instanceof WalFailedError)) {
         try {
           this.#trim();
-          this.#datasync();
+          this.stats.fsyncs++;
+          const file = this.#file;
+          if (this.#settings.io === "async" && file.datasyncAsync !== undefined) await file.datasyncAsync();
+          else file.datasync();
+          this.#unsynced = 0;
+          this.#ackedUnsynced = 0;
         } catch (error) {
           this.#broken = new WalFailedError(error);
           throw error;
@@ -445,6 +628,10 @@ export class LogWriter {
     this.refuse(error);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#syncing) {
+      this.#closeAfterSync = true;
+      return;
+    }
     try {
       this.#file.close();
     } catch {
