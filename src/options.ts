@@ -20,6 +20,10 @@ export type SyncMode = "sync" | "batch" | "none";
 
 /**
  * Where the writer's fdatasync runs:
+ * - `"auto"` (default): like `"async"`, except that a group of one append is synced inline while the disk's
+ *   fdatasync takes under 1 ms (a lone writer then pays no thread hop; the event loop waits at most that long),
+ *   and "sync"-mode groups are flushed at the end of the event loop's turn, so that the appends of every
+ *   callback of that turn share one fdatasync.
  * - `"async"`: off the event loop's thread (the runtime's thread pool), one group in flight while the next one
  *   forms from every append that arrives meanwhile, whatever callback it comes from. The event loop never waits
  *   for the disk.
@@ -27,7 +31,7 @@ export type SyncMode = "sync" | "batch" | "none";
  *   from appends issued in the same turn of the event loop.
  * File systems without `datasyncAsync` (the `fs` option) always run inline.
  */
-export type IoMode = "async" | "inline";
+export type IoMode = "auto" | "async" | "inline";
 
 /** Options of {@link WriteAheadLog.open}. Every field is optional. */
 export interface WalOptions {
@@ -56,7 +60,7 @@ export interface WalOptions {
   recovery?: "repair" | "strict";
   /** The file system to use; default: the runtime's own (Deno-native on Deno, `node:fs` on Node and Bun). */
   fs?: WalFileSystem;
-  /** Where fdatasync runs; see {@link IoMode}. Default `"async"`. */
+  /** Where fdatasync runs; see {@link IoMode}. Default `"auto"`. */
   io?: IoMode;
 }
 
@@ -107,7 +111,7 @@ export function resolveOptions(options: WalOptions | undefined): ResolvedOptions
     verify: oneOf("verify", o.verify, ["full", "tail"] as const),
     recovery: oneOf("recovery", o.recovery, ["repair", "strict"] as const),
     fs: o.fs,
-    io: oneOf("io", o.io, ["async", "inline"] as const),
+    io: oneOf("io", o.io, ["auto", "async", "inline"] as const),
   };
 }
 

@@ -8,7 +8,10 @@
  * whatever callback, joins the next group, which is written and synced the moment the previous one completes.
  * Groups therefore resolve in seq order, and a group is written only after the previous one is durable, so a
  * failure never leaves a durable group behind one that failed. With `io: "inline"`, or a file system without
- * `datasyncAsync`, the fdatasync is called inline and a flush runs to its end in one go.
+ * `datasyncAsync`, the fdatasync is called inline and a flush runs to its end in one go. `io: "auto"` (the
+ * default) flushes "sync"-mode groups at the end of the event loop's turn rather than in a microtask (so the
+ * appends of every callback of that turn join), syncs a group of one append inline while the disk's fdatasync is
+ * fast (a thread hop would cost a lone writer more than the sync itself), and everything else off the thread.
  *
  * @module
  */
@@ -33,6 +36,9 @@ const ZEROS = new Uint8Array(PREALLOCATE_BYTES);
  * a turn of the event loop: an awaited append loop would otherwise starve timers and I/O for as long as it runs.
  */
 const STARVE_MS = 10;
+
+/** `io: "auto"`: an fdatasync slower than this (ms) sends even a lone append's sync off the event loop's thread. */
+const INLINE_SYNC_MAX_MS = 1;
 
 /** A value or a Uint8Array. */
 export type Value = string | Uint8Array;
@@ -111,6 +117,10 @@ export class LogWriter {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #broken: WalError | null = null;
   #flushTask = () => this.flush();
+  /** io "auto" in "sync" mode: flushes wait for the end of the event loop's turn (see the module doc). */
+  #flushLate: boolean;
+  /** io "auto": the last fdatasync took longer than INLINE_SYNC_MAX_MS. */
+  #slowSync = false;
   /** A group's fdatasync is in flight (async io): flushes wait for it; what arrives meanwhile forms the next group. */
   #syncing = false;
   /** Callers of `drain` waiting for the in-flight group. */
@@ -157,6 +167,7 @@ export class LogWriter {
     this.segments = segments;
     this.nextSeq = nextSeq;
     this.#settings = settings;
+    this.#flushLate = settings.io === "auto" && settings.syncMode === "sync";
     const active = segments[segments.length - 1];
     this.#file = fs.openWrite(active.path, { create: false });
     this.#writePos = activeEnd;
@@ -301,11 +312,15 @@ export class LogWriter {
     const promise = new Promise<number>((resolve, reject) => {
       this.#units.push({ seq, firstSeq, records, end: this.#enc.length, rotate, sync, resolve, reject });
     });
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      queueMicrotask(this.#flushTask);
-    }
+    this.#schedule();
     return promise;
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    if (this.#flushLate) setImmediate(this.#flushTask);
+    else queueMicrotask(this.#flushTask);
   }
 
   /**
@@ -375,8 +390,13 @@ export class LogWriter {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.#settings.io === "async" && file.datasyncAsync !== undefined) {
+    const io = this.#settings.io;
+    if (
+      file.datasyncAsync !== undefined &&
+      (io === "async" || (io === "auto" && (units.length !== 1 || this.#slowSync)))
+    ) {
       this.#syncing = true;
+      const started = performance.now();
       let pending: Promise<void>;
       try {
         pending = file.datasyncAsync();
@@ -384,14 +404,19 @@ export class LogWriter {
         pending = Promise.reject(error);
       }
       pending.then(
-        () => this.#synced(units, end, null),
+        () => {
+          this.#slowSync = performance.now() - started > INLINE_SYNC_MAX_MS;
+          this.#synced(units, end, null);
+        },
         (error: unknown) => this.#synced(units, end, error ?? new Error("fdatasync failed")),
       );
       return;
     }
     let failure: unknown = null;
     try {
+      const started = performance.now();
       file.datasync();
+      this.#slowSync = performance.now() - started > INLINE_SYNC_MAX_MS;
     } catch (error) {
       failure = error ?? new Error("fdatasync failed");
     }
@@ -557,10 +582,7 @@ export class LogWriter {
         resolve: () => resolve(),
         reject,
       });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        queueMicrotask(this.#flushTask);
-      }
+      this.#schedule();
     });
   }
 
@@ -606,7 +628,7 @@ export class LogWriter {
           this.#trim();
           this.stats.fsyncs++;
           const file = this.#file;
-          if (this.#settings.io === "async" && file.datasyncAsync !== undefined) await file.datasyncAsync();
+          if (this.#settings.io !== "inline" && file.datasyncAsync !== undefined) await file.datasyncAsync();
           else file.datasync();
           this.#unsynced = 0;
           this.#ackedUnsynced = 0;

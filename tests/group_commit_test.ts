@@ -118,7 +118,7 @@ test("every acknowledged append was covered by a completed fdatasync (crash righ
 
 test("reads do not see a group whose fdatasync is in flight", async () => {
   const d = new AsyncSyncFs();
-  const wal = await WriteAheadLog.open(DIR, { fs: d.fs });
+  const wal = await WriteAheadLog.open(DIR, { fs: d.fs, io: "async" });
   await wal.append("PUT", "a", "1");
   const pending = wal.append("PUT", "b", "2");
   await turn(); // written, fdatasync in flight
@@ -131,7 +131,7 @@ test("reads do not see a group whose fdatasync is in flight", async () => {
 
 test("a failed asynchronous fdatasync rejects its group with the OS error, the forming group with WalFailedError", async () => {
   const d = new AsyncSyncFs();
-  const wal = await WriteAheadLog.open(DIR, { fs: d.fs });
+  const wal = await WriteAheadLog.open(DIR, { fs: d.fs, io: "async" });
   await wal.append("PUT", "ok", "1");
   d.inner.inject({ op: "datasync", nth: 1, code: "EIO", pathIncludes: ".wal" });
   const inFlight = wal.append("PUT", "unsure", "2");
@@ -149,7 +149,7 @@ test("a failed asynchronous fdatasync rejects its group with the OS error, the f
 
 test("batch mode with asynchronous fdatasync: a failed background sync fails the log and close() rejects", async () => {
   const d = new AsyncSyncFs();
-  const wal = await WriteAheadLog.open(DIR, { fs: d.fs, syncMode: "batch", batchSyncIntervalMs: 1 });
+  const wal = await WriteAheadLog.open(DIR, { fs: d.fs, io: "async", syncMode: "batch", batchSyncIntervalMs: 1 });
   d.inner.inject({ op: "datasync", nth: 1, code: "EIO", pathIncludes: ".wal" });
   for (let i = 0; i < 20; i++) await wal.append("PUT", `k${i}`, "acknowledged");
   while (!d.inner.history.some((e) => e.op === "failed")) await new Promise((r) => setTimeout(r, 2));
@@ -160,7 +160,7 @@ test("batch mode with asynchronous fdatasync: a failed background sync fails the
 
 test("close() waits for the group in flight and syncs what is queued behind it", async () => {
   const d = new AsyncSyncFs();
-  const wal = await WriteAheadLog.open(DIR, { fs: d.fs });
+  const wal = await WriteAheadLog.open(DIR, { fs: d.fs, io: "async" });
   const first = wal.append("PUT", "a", "1");
   await turn(); // a's fdatasync is in flight
   const second = wal.append("PUT", "b", "2");
@@ -178,13 +178,48 @@ test("close() waits for the group in flight and syncs what is queued behind it",
 
 test("truncate waits for the group in flight", async () => {
   const d = new AsyncSyncFs();
-  const wal = await WriteAheadLog.open(DIR, { fs: d.fs });
+  const wal = await WriteAheadLog.open(DIR, { fs: d.fs, io: "async" });
   for (let i = 1; i <= 5; i++) await wal.append("PUT", `k${i}`, "v");
   const pending = wal.append("PUT", "k6", "v");
   await turn();
   await wal.truncate(3);
   assert.equal(await pending, 6);
   assert.deepEqual((await wal.replay()).map((r) => r.key), ["k4", "k5", "k6"]);
+  await wal.close();
+});
+
+test("io \"auto\": a lone append is synced inline while fdatasync is fast, a group or a slow disk off the thread", async () => {
+  const d = new AsyncSyncFs();
+  let inline = 0;
+  let slowMs = 0;
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  const fs: WalFileSystem = {
+    ...d.fs,
+    openWrite: (p, o) => {
+      const file = d.fs.openWrite(p, o);
+      return {
+        ...file,
+        datasync: () => {
+          inline++;
+          file.datasync();
+          if (slowMs > 0) Atomics.wait(cell, 0, 0, slowMs); // a disk whose fdatasync takes slowMs or more
+        },
+      };
+    },
+  };
+  const wal = await WriteAheadLog.open(DIR, { fs });
+  inline = 0; // creating the first segment synced it
+  await wal.append("PUT", "lone", "1");
+  assert.equal(inline, 1, "a lone append was not synced inline");
+  assert.equal(d.maxInFlight, 0);
+  await Promise.all([wal.append("PUT", "a", "1"), wal.append("PUT", "b", "2")]);
+  assert.equal(inline, 1, "a group of two was synced inline");
+  assert.equal(d.maxInFlight, 1);
+  slowMs = 5;
+  await wal.append("PUT", "lone", "2"); // inline (the disk was fast so far), and found slow
+  assert.equal(inline, 2);
+  await wal.append("PUT", "lone", "3");
+  assert.equal(inline, 2, "after a slow fdatasync a lone append was still synced inline");
   await wal.close();
 });
 

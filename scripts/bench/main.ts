@@ -23,6 +23,8 @@ import { evaluateTargets, markdownSummary, runtimeTable, svgChart } from "./repo
 import type { MachineFacts, RuntimeResult } from "./report.ts";
 import type { ServerResult } from "./server.ts";
 import { serverTable } from "./server_report.ts";
+import { httpRows, httpTable } from "./http.ts";
+import type { HttpRow } from "./http.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..", "..");
@@ -32,7 +34,7 @@ const ALL: readonly RuntimeName[] = ["deno", "bun", "node"];
 interface MainArgs {
   quick: boolean;
   /** Which parts run: the log's own workloads and peers ("core"), the server-shaped ones ("server"), or both. */
-  only: "all" | "core" | "server";
+  only: "all" | "core" | "server" | "http";
   /** `--module`: measure another checkout's mod.ts in the server-shaped part (before/after). */
   module?: string;
   runtimes: RuntimeName[];
@@ -57,12 +59,14 @@ function parseArgs(argv: readonly string[]): MainArgs {
     } else if (a === "--dir") dir = path.resolve(argv[++i] ?? "");
     else if (a === "--only") {
       const v = argv[++i] ?? "";
-      if (v !== "core" && v !== "server") throw new Error(`--only: expected core or server, got "${v}"`);
+      if (v !== "core" && v !== "server" && v !== "http") {
+        throw new Error(`--only: expected core, server or http, got "${v}"`);
+      }
       only = v;
     } else if (a === "--module") module = path.resolve(argv[++i] ?? "");
     else if (a === "--help" || a === "-h") {
       process.stdout.write(
-        "usage: npm run bench -- [--quick] [--runtime deno|bun|node] [--dir <work dir>] [--only core|server]" +
+        "usage: npm run bench -- [--quick] [--runtime deno|bun|node] [--dir <work dir>] [--only core|server|http]" +
           " [--module <other checkout>/mod.ts]\n",
       );
       process.exit(0);
@@ -196,8 +200,23 @@ async function runServer(rt: RuntimeName, opts: MainArgs): Promise<ServerResult 
   }
 }
 
+async function allHttpRows(opts: MainArgs): Promise<HttpRow[]> {
+  const rows: HttpRow[] = [];
+  fs.mkdirSync(opts.dir, { recursive: true });
+  for (const rt of opts.runtimes) {
+    if (!fs.existsSync(path.join(bin, rt))) continue;
+    process.stderr.write(`[${rt}] HTTP event store under autocannon\n`);
+    rows.push(...await httpRows(repo, rt, opts.dir, opts.quick ? 3 : 10));
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.only === "http") {
+    process.stdout.write(httpTable(await allHttpRows(opts)) + "\n");
+    return;
+  }
   if (opts.only === "server") {
     const servers: ServerResult[] = [];
     for (const rt of opts.runtimes) {
@@ -242,6 +261,7 @@ async function main(): Promise<void> {
         process.exitCode = 1;
       } else process.stdout.write(serverTable(s) + "\n\n");
     }
+    process.stdout.write(httpTable(await allHttpRows(opts)) + "\n\n");
   }
   const summary = markdownSummary(results, machine, opts.quick);
   process.stdout.write("=== summary (markdown) ===\n" + summary + "\n");

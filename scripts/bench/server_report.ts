@@ -33,11 +33,11 @@ export function serverTargets(result: ServerResult): ServerTarget[] {
     const r = x.opsPerSec / y.opsPerSec;
     out.push({ name, met: r >= min, figures: `${f(x.opsPerSec)}/s vs ${f(y.opsPerSec)}/s = ${r.toFixed(2)} x` });
   };
-  ratio("server-shaped 256, local: >= 4 x lmdb durable puts", "wal.async.server.256.local", "lmdb.server.256.local", 4);
-  ratio("server-shaped 256, local: >= 20 x raw write+fdatasync loop", "wal.async.server.256.local", "raw.local", 20);
-  ratio("server-shaped 256, slow disk: >= 20 x raw loop on it", "wal.async.server.256.slow", "raw.slow", 20);
+  ratio("server-shaped 256, local: >= 4 x lmdb durable puts", "wal.auto.server.256.local", "lmdb.server.256.local", 4);
+  ratio("server-shaped 256, local: >= 20 x raw write+fdatasync loop", "wal.auto.server.256.local", "raw.local", 20);
+  ratio("server-shaped 256, slow disk: >= 20 x raw loop on it", "wal.auto.server.256.slow", "raw.slow", 20);
   for (const disk of ["local", "slow"]) {
-    const r = row(rows, `wal.async.server.256.${disk}`);
+    const r = row(rows, `wal.auto.server.256.${disk}`);
     out.push({
       name: `server-shaped 256, ${disk} disk: event-loop delay p99 <= 2 ms`,
       met: r === undefined ? null : r.delayP99 <= 2,
@@ -45,14 +45,14 @@ export function serverTargets(result: ServerResult): ServerTarget[] {
     });
   }
   for (const disk of ["local", "slow"]) {
-    const r = row(rows, `wal.async.single.${disk}`);
+    const r = row(rows, `wal.auto.single.${disk}`);
     out.push({
       name: `tight await loop, ${disk} disk: a 1 ms timer fires at least every 20 ms`,
       met: r === undefined ? null : r.delayMax + 1 <= 20,
       figures: r === undefined ? "not measured" : `largest gap ${(r.delayMax + 1).toFixed(1)} ms`,
     });
   }
-  ratio("1 producer awaiting each, local: >= 0.9 x the inline path", "wal.async.single.local", "wal.inline.single.local", 0.9);
+  ratio("1 producer awaiting each, local: >= 0.9 x the inline path", "wal.auto.single.local", "wal.inline.single.local", 0.9);
   return out;
 }
 
