@@ -35,7 +35,7 @@ const ZEROS = new Uint8Array(PREALLOCATE_BYTES);
  * Longest stretch, in ms, that acknowledgements may follow each other in microtasks before the next one waits for
  * a turn of the event loop: an awaited append loop would otherwise starve timers and I/O for as long as it runs.
  */
-const STARVE_MS = 10;
+const STARVE_MS = 5;
 
 /** `io: "auto"`: an fdatasync slower than this (ms) sends even a lone append's sync off the event loop's thread. */
 const INLINE_SYNC_MAX_MS = 1;
