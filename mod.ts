@@ -17,7 +17,7 @@
 export { WriteAheadLog } from "./src/wal.ts";
 export type { BatchOperation, ReadOptions } from "./src/wal.ts";
 export type { WalRecord } from "./src/reader.ts";
-export type { SyncMode, WalOptions } from "./src/options.ts";
+export type { IoMode, SyncMode, WalOptions } from "./src/options.ts";
 export type { RecoveryAction, RecoveryReport } from "./src/recovery.ts";
 export type { Value, WriterStats } from "./src/writer.ts";
 export type { OpenWriteOptions, WalFile, WalFileLock, WalFileSystem } from "./src/io/types.ts";

@@ -18,6 +18,21 @@ import type { WalFileSystem } from "./io/types.ts";
  */
 export type SyncMode = "sync" | "batch" | "none";
 
+/**
+ * Where the writer's fdatasync runs:
+ * - `"auto"` (default): like `"async"`, except that a group of one append is synced inline while the disk's
+ *   fdatasync takes under 1 ms (a lone writer then pays no thread hop; the event loop waits at most that long),
+ *   and "sync"-mode groups are flushed at the end of the event loop's turn, so that the appends of every
+ *   callback of that turn share one fdatasync.
+ * - `"async"`: off the event loop's thread (the runtime's thread pool), one group in flight while the next one
+ *   forms from every append that arrives meanwhile, whatever callback it comes from. The event loop never waits
+ *   for the disk.
+ * - `"inline"`: a synchronous call on the event loop's thread, which then waits for the disk; groups form only
+ *   from appends issued in the same turn of the event loop.
+ * File systems without `datasyncAsync` (the `fs` option) always run inline.
+ */
+export type IoMode = "auto" | "async" | "inline";
+
 /** Options of {@link WriteAheadLog.open}. Every field is optional. */
 export interface WalOptions {
   /** When appends resolve; see {@link SyncMode}. Default `"sync"`. */
@@ -45,6 +60,8 @@ export interface WalOptions {
   recovery?: "repair" | "strict";
   /** The file system to use; default: the runtime's own (Deno-native on Deno, `node:fs` on Node and Bun). */
   fs?: WalFileSystem;
+  /** Where fdatasync runs; see {@link IoMode}. Default `"auto"`. */
+  io?: IoMode;
 }
 
 /** Options with every default filled in. */
@@ -56,6 +73,7 @@ export interface ResolvedOptions {
   verify: "full" | "tail";
   recovery: "repair" | "strict";
   fs: WalFileSystem | undefined;
+  io: IoMode;
 }
 
 /** Default segment size bound: 64 MiB. */
@@ -116,6 +134,7 @@ export function resolveOptions(options: WalOptions | undefined): ResolvedOptions
     verify: oneOf("verify", o.verify, ["full", "tail"] as const),
     recovery: oneOf("recovery", o.recovery, ["repair", "strict"] as const),
     fs: fileSystem(o.fs),
+    io: oneOf("io", o.io, ["auto", "async", "inline"] as const),
   };
 }
 

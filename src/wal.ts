@@ -303,7 +303,8 @@ export class WriteAheadLog {
     if (broken !== null) throw broken;
     checkSeq(upToSeq, "upToSeq");
     const writer = this.#writer;
-    writer.flush();
+    // Rewrites files under the writer: only once nothing is queued or in flight (checked with no await after).
+    while (!writer.idle) await writer.drain();
     if (writer.broken !== null) throw writer.broken;
     const upTo = Math.min(upToSeq, writer.nextSeq - 1);
     if (upTo < writer.segments[0].firstSeq) return;
@@ -323,7 +324,7 @@ export class WriteAheadLog {
   async sync(): Promise<void> {
     const broken = this.#check();
     if (broken !== null) throw broken;
-    this.#writer.sync();
+    await this.#writer.sync();
   }
 
   /** Writes and syncs anything queued, releases the files and the lock. Closing twice is a no-op. */
@@ -332,7 +333,7 @@ export class WriteAheadLog {
     this.#closed = true;
     this.#streams.end(() => new WalClosedError("the log was closed while this stream was open"));
     try {
-      this.#writer.close();
+      await this.#writer.close();
     } finally {
       this.#lock.release();
     }

@@ -3,10 +3,20 @@
  *
  * Appends are encoded into one buffer the moment they are called (so seqs follow call order) and flushed
  * together in a microtask: one write and at most one fdatasync for everything queued since the last flush.
- * File calls are synchronous, so a flush runs to its end without interleaving with any other log operation.
+ * Writes are synchronous calls (to the page cache: microseconds). With `io: "async"` the fdatasync runs off the
+ * event loop's thread, and at most one group's fdatasync is in flight: every append that arrives meanwhile, from
+ * whatever callback, joins the next group, which is written and synced the moment the previous one completes.
+ * Groups therefore resolve in seq order, and a group is written only after the previous one is durable, so a
+ * failure never leaves a durable group behind one that failed. With `io: "inline"`, or a file system without
+ * `datasyncAsync`, the fdatasync is called inline and a flush runs to its end in one go. `io: "auto"` (the
+ * default) flushes "sync"-mode groups at the end of the event loop's turn rather than in a microtask (so the
+ * appends of every callback of that turn join), syncs a group of one append inline while the disk's fdatasync is
+ * fast (a thread hop would cost a lone writer more than the sync itself), and everything else off the thread.
  *
  * @module
  */
+
+import { setImmediate } from "node:timers";
 
 import { KIND_CHECKPOINT, KIND_COMMIT, SEGMENT_HEADER_SIZE } from "./format.ts";
 import { RecordEncoder } from "./encoder.ts";
@@ -15,11 +25,20 @@ import type { WalError } from "./errors.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
 import { createSegment } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
-import type { SyncMode } from "./options.ts";
+import type { IoMode, SyncMode } from "./options.ts";
 
 /** Zeros are preallocated this far ahead of the last record (never past maxFileSize). */
 const PREALLOCATE_BYTES = 1024 * 1024;
 const ZEROS = new Uint8Array(PREALLOCATE_BYTES);
+
+/**
+ * Longest stretch, in ms, that acknowledgements may follow each other in microtasks before the next one waits for
+ * a turn of the event loop: an awaited append loop would otherwise starve timers and I/O for as long as it runs.
+ */
+const STARVE_MS = 5;
+
+/** `io: "auto"`: an fdatasync slower than this (ms) sends even a lone append's sync off the event loop's thread. */
+const INLINE_SYNC_MAX_MS = 1;
 
 /** A value or a Uint8Array. */
 export type Value = string | Uint8Array;
@@ -55,6 +74,8 @@ export interface WriterSettings {
   maxFileSize: number;
   batchSyncCount: number;
   batchSyncIntervalMs: number;
+  /** Where fdatasync runs; see {@link IoMode}. */
+  io: IoMode;
 }
 
 /** Counters the tests and the benchmark read. */
@@ -86,7 +107,11 @@ export class LogWriter {
   #allocated: number;
   #plannedSize: number;
   #enc = new RecordEncoder();
-  /** Seq of the last record written to the active segment's file (what the next fdatasync makes durable). */
+  /**
+   * Seq of the last record written to the active segment's file: what the next fdatasync makes durable. After
+   * each successful fdatasync it becomes the encoder's `syncedThrough`, so that later records vouch for it
+   * (`syncedBack` in format.ts); a failed fdatasync never advances it.
+   */
   #writtenSeq = 0;
   #units: Unit[] = [];
   #scheduled = false;
@@ -98,6 +123,34 @@ export class LogWriter {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #broken: WalError | null = null;
   #flushTask = () => this.flush();
+  /** io "auto" in "sync" mode: flushes wait for the end of the event loop's turn (see the module doc). */
+  #flushLate: boolean;
+  /** io "auto": the last fdatasync took longer than INLINE_SYNC_MAX_MS. */
+  #slowSync = false;
+  /** A group's fdatasync is in flight (async io): flushes wait for it; what arrives meanwhile forms the next group. */
+  #syncing = false;
+  /** Callers of `drain` waiting for the in-flight group. */
+  #waiters: (() => void)[] = [];
+  /** Set by `close()`: appends are refused while it drains. */
+  #closing = false;
+  /** A file superseded while its fdatasync was in flight: closed when that completes. */
+  #closeAfterSync = false;
+  /** Where the acknowledged records of the active segment end: what reads may see. */
+  #ackedPos: number;
+  /** Acknowledgements waiting for a turn of the event loop (see STARVE_MS), in seq order. */
+  #deferred: { seq: number; resolve: (seq: number) => void }[] = [];
+  #deferredScheduled = false;
+  #probing = false;
+  #probeStart = 0;
+  #onTurn = () => {
+    this.#probing = false;
+  };
+  #releaseDeferred = () => {
+    this.#deferredScheduled = false;
+    const list = this.#deferred;
+    this.#deferred = [];
+    for (const d of list) d.resolve(d.seq);
+  };
   /** True from a `#writeNow` until the end of that turn of the event loop. */
   #turnBusy = false;
   #endTurn = () => {
@@ -120,16 +173,24 @@ export class LogWriter {
     this.segments = segments;
     this.nextSeq = nextSeq;
     this.#settings = settings;
+    this.#flushLate = settings.io === "auto" && settings.syncMode === "sync";
     const active = segments[segments.length - 1];
     this.#file = fs.openWrite(active.path, { create: false });
     this.#writePos = activeEnd;
+    this.#ackedPos = activeEnd;
     this.#allocated = this.#file.size();
     this.#plannedSize = activeEnd;
   }
 
   /** Why the writer refuses work, or null while it accepts it. */
   get broken(): WalError | null {
+    if (this.#broken === null && this.#closing) return new WalClosedError();
     return this.#broken;
+  }
+
+  /** Nothing queued and no fdatasync in flight. */
+  get idle(): boolean {
+    return !this.#syncing && this.#units.length === 0;
   }
 
   /** Refuses all further work with `error` (closed, superseded, corrupt) and rejects anything still queued. */
@@ -144,7 +205,7 @@ export class LogWriter {
     const seq = this.nextSeq;
     this.#enc.data(seq, opType, key, value, false);
     this.nextSeq = seq + 1;
-    if (start === 0 && !this.#turnBusy && this.#settings.syncMode !== "sync") {
+    if (start === 0 && !this.#turnBusy && !this.#syncing && this.#settings.syncMode !== "sync") {
       const size = this.#enc.length;
       if (this.#plannedSize + size <= this.#settings.maxFileSize) return this.#writeNow(seq, size);
     }
@@ -168,17 +229,54 @@ export class LogWriter {
       this.#enc.rewind(0);
       this.stats.groups++;
       this.#unsynced++;
-      this.#ackedUnsynced++;
-      if (this.#settings.syncMode === "batch") {
-        if (this.#unsynced >= this.#settings.batchSyncCount) this.#datasync();
-        else this.#armTimer();
+      if (this.#settings.syncMode === "batch" && this.#unsynced >= this.#settings.batchSyncCount) {
+        // The record waits for the sync it triggers, like one queued in a group.
+        return new Promise<number>((resolve, reject) => {
+          this.#startSync([{ seq, firstSeq: seq, records: 1, end: 0, rotate: false, sync: true, resolve, reject }]);
+        });
       }
+      this.#ackedUnsynced++;
+      this.#ackedPos = this.#writePos;
+      if (this.#settings.syncMode === "batch") this.#armTimer();
     } catch (error) {
       this.#enc.rewind(0);
       this.#broken ??= new WalFailedError(error);
       return Promise.reject(error);
     }
+    if (this.#deferred.length > 0 || this.#starving()) {
+      return new Promise<number>((resolve) => this.#defer(seq, resolve));
+    }
     return Promise.resolve(seq);
+  }
+
+  /** True when acknowledgements have run for STARVE_MS without a turn of the event loop. */
+  #starving(): boolean {
+    const now = performance.now();
+    if (!this.#probing) {
+      this.#probing = true;
+      this.#probeStart = now;
+      setImmediate(this.#onTurn);
+      return false;
+    }
+    return now - this.#probeStart > STARVE_MS;
+  }
+
+  #defer(seq: number, resolve: (seq: number) => void): void {
+    this.#deferred.push({ seq, resolve });
+    if (!this.#deferredScheduled) {
+      this.#deferredScheduled = true;
+      setImmediate(this.#releaseDeferred);
+    }
+  }
+
+  /** Resolves units[from..to) in order, after a turn of the event loop if acknowledgements are starving it. */
+  #resolve(units: Unit[], from: number, to: number): void {
+    if (from >= to) return;
+    if (this.#deferred.length > 0 || this.#starving()) {
+      for (let i = from; i < to; i++) this.#defer(units[i].seq, units[i].resolve);
+      return;
+    }
+    for (let i = from; i < to; i++) units[i].resolve(units[i].seq);
   }
 
   /** Queues a batch: its members and their COMMIT, all in one unit. Resolves to the COMMIT's seq. */
@@ -221,16 +319,24 @@ export class LogWriter {
     const promise = new Promise<number>((resolve, reject) => {
       this.#units.push({ seq, firstSeq, records, end: this.#enc.length, rotate, sync, resolve, reject });
     });
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      queueMicrotask(this.#flushTask);
-    }
+    this.#schedule();
     return promise;
   }
 
-  /** Writes (and, as the mode requires, syncs) everything queued. Runs by itself in a microtask. */
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    if (this.#flushLate) setImmediate(this.#flushTask);
+    else queueMicrotask(this.#flushTask);
+  }
+
+  /**
+   * Writes (and, as the mode requires, syncs) everything queued. Runs by itself in a microtask, and again when
+   * the in-flight fdatasync completes; while one is in flight it leaves the queue to form the next group.
+   */
   flush(): void {
     this.#scheduled = false;
+    if (this.#syncing) return;
     const units = this.#units;
     if (units.length === 0) return;
     this.#units = [];
@@ -249,22 +355,21 @@ export class LogWriter {
         if (!unit.rotate) continue;
         const start = i === 0 ? 0 : units[i - 1].end;
         written = this.#write(bytes, written, start);
-        if (i > 0) this.#writtenSeq = units[i - 1].seq;
+        this.#writtenSeq = unit.firstSeq - 1;
         // The old segment loses its preallocated zeros and is made durable before the next one exists, so
         // the log never has a durable segment after a non-durable one.
         this.#trim();
         this.#datasync();
-        for (; settled < i; settled++) units[settled].resolve(units[settled].seq);
+        this.#resolve(units, settled, i);
+        settled = i;
         this.#rotate(unit.firstSeq);
       }
       this.#write(bytes, written, total);
-      this.#writtenSeq = units[units.length - 1].seq;
+      // The encoder held every record not yet written: now all of them are.
+      this.#writtenSeq = this.nextSeq - 1;
       this.#unsynced += records;
-      if (mustSync || (this.#settings.syncMode === "batch" && this.#unsynced >= this.#settings.batchSyncCount)) {
-        this.#datasync();
-      } else if (this.#settings.syncMode === "batch") {
-        this.#armTimer();
-      }
+      if (this.#settings.syncMode === "batch" && this.#unsynced >= this.#settings.batchSyncCount) mustSync = true;
+      else if (!mustSync && this.#settings.syncMode === "batch") this.#armTimer();
     } catch (error) {
       // Never retried: after a failed fsync the kernel may have dropped the dirty pages (PostgreSQL, 2018).
       this.#enc.rewind(0);
@@ -274,8 +379,101 @@ export class LogWriter {
       return;
     }
     this.#enc.rewind(0);
-    if (this.#unsynced > 0) this.#ackedUnsynced += records;
-    for (; settled < units.length; settled++) units[settled].resolve(units[settled].seq);
+    if (mustSync) {
+      this.#startSync(settled === 0 ? units : units.slice(settled));
+      return;
+    }
+    this.#ackedUnsynced += records;
+    this.#ackedPos = this.#writePos;
+    this.#resolve(units, settled, units.length);
+  }
+
+  /**
+   * fdatasyncs what was written and then settles `units`: off the event loop's thread when the file system
+   * can (io "async"), else inline. The next group is flushed as soon as this one is durable.
+   */
+  #startSync(units: Unit[]): void {
+    const file = this.#file;
+    const end = this.#writePos;
+    const through = this.#writtenSeq;
+    this.stats.fsyncs++;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const io = this.#settings.io;
+    if (
+      file.datasyncAsync !== undefined &&
+      (io === "async" || (io === "auto" && (units.length !== 1 || this.#slowSync)))
+    ) {
+      this.#syncing = true;
+      const started = performance.now();
+      let pending: Promise<void>;
+      try {
+        pending = file.datasyncAsync();
+      } catch (error) {
+        pending = Promise.reject(error);
+      }
+      pending.then(
+        () => {
+          this.#slowSync = performance.now() - started > INLINE_SYNC_MAX_MS;
+          this.#synced(units, end, through, null);
+        },
+        (error: unknown) => this.#synced(units, end, through, error ?? new Error("fdatasync failed")),
+      );
+      return;
+    }
+    let failure: unknown = null;
+    try {
+      const started = performance.now();
+      file.datasync();
+      this.#slowSync = performance.now() - started > INLINE_SYNC_MAX_MS;
+    } catch (error) {
+      failure = error ?? new Error("fdatasync failed");
+    }
+    this.#synced(units, end, through, failure);
+  }
+
+  #synced(units: Unit[], end: number, through: number, error: unknown): void {
+    this.#syncing = false;
+    if (this.#closeAfterSync) {
+      this.#closeAfterSync = false;
+      try {
+        this.#file.close();
+      } catch {
+        // superseded: the new owner recovers from what is on disk
+      }
+    }
+    if (error !== null) {
+      // Never retried: after a failed fsync the kernel may have dropped the dirty pages (PostgreSQL, 2018).
+      this.#broken ??= new WalFailedError(error);
+      for (const unit of units) unit.reject(error);
+      this.#rejectQueued(this.#broken);
+    } else {
+      this.#enc.syncedThrough = Math.max(this.#enc.syncedThrough, through);
+      this.#unsynced = 0;
+      this.#ackedUnsynced = 0;
+      this.#ackedPos = end;
+      // Start the next group's write and fdatasync before settling this one: the disk never waits for callbacks.
+      if (this.#broken === null && this.#units.length > 0) this.flush();
+      this.#resolve(units, 0, units.length);
+    }
+    const waiters = this.#waiters;
+    if (waiters.length > 0 && !this.#syncing) {
+      this.#waiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Writes what is queued and waits until nothing is queued or in flight (its outcome is the units' own). */
+  async drain(): Promise<void> {
+    for (;;) {
+      if (!this.#syncing) {
+        this.flush();
+        if (!this.#syncing) return;
+      }
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
   }
 
   #write(bytes: Uint8Array, from: number, to: number): number {
@@ -337,13 +535,14 @@ export class LogWriter {
     }
   }
 
+  /** An inline fdatasync (rotation, close): everything written is then durable. */
   #datasync(): void {
     this.stats.fsyncs++;
     this.#file.datasync();
-    // Later records vouch for everything up to here (see syncedBack in format.ts); never on a failed datasync.
-    this.#enc.syncedThrough = this.#writtenSeq;
+    this.#enc.syncedThrough = Math.max(this.#enc.syncedThrough, this.#writtenSeq);
     this.#unsynced = 0;
     this.#ackedUnsynced = 0;
+    this.#ackedPos = this.#writePos;
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -354,13 +553,9 @@ export class LogWriter {
     if (this.#timer !== undefined || this.#unsynced === 0) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      if (this.#broken !== null || this.#unsynced === 0) return;
-      try {
-        this.#datasync();
-      } catch (error) {
-        this.#broken ??= new WalFailedError(error);
-        this.#rejectQueued(this.#broken);
-      }
+      if (this.#broken !== null || this.#unsynced === 0 || this.#syncing) return;
+      // A failure fails the log (see #synced): the next append, sync or close reports it.
+      this.#startSync([]);
     }, this.#settings.batchSyncIntervalMs);
     // Node and Bun timers can be unref'ed so a pending background sync does not hold the process open.
     const t = this.#timer as unknown as { unref?: () => void };
@@ -373,6 +568,7 @@ export class LogWriter {
     this.#file.close();
     this.#file = file;
     this.#writePos = SEGMENT_HEADER_SIZE;
+    this.#ackedPos = SEGMENT_HEADER_SIZE;
     this.#allocated = SEGMENT_HEADER_SIZE;
     this.#preallocating = true;
     this.segments.push(segment);
@@ -386,16 +582,21 @@ export class LogWriter {
     for (const unit of units) unit.reject(error);
   }
 
-  /** Writes what is queued now instead of in the microtask, then fdatasyncs. Throws the OS error on failure. */
-  sync(): void {
-    this.flush();
-    if (this.#broken !== null) throw this.#broken;
-    try {
-      this.#datasync();
-    } catch (error) {
-      this.#broken ??= new WalFailedError(error);
-      throw error;
-    }
+  /** Writes what is queued and fdatasyncs it, as a group of its own. Rejects with the OS error on failure. */
+  sync(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#units.push({
+        seq: 0,
+        firstSeq: this.nextSeq,
+        records: 0,
+        end: this.#enc.length,
+        rotate: false,
+        sync: true,
+        resolve: () => resolve(),
+        reject,
+      });
+      this.#schedule();
+    });
   }
 
   /**
@@ -407,14 +608,18 @@ export class LogWriter {
     const active = this.segments[this.segments.length - 1];
     this.#file = this.#fs.openWrite(active.path, { create: false });
     this.#writePos = this.#file.size();
+    this.#ackedPos = this.#writePos;
     this.#allocated = this.#writePos;
     this.#plannedSize = this.#writePos;
     this.#preallocating = true;
   }
 
-  /** Bytes of the active segment holding records (what a reader may read up to). */
+  /**
+   * Bytes of the active segment holding acknowledged records: what a reader may read up to. A group whose
+   * fdatasync is in flight is not visible yet, since it may still fail.
+   */
   get activeSize(): number {
-    return this.#writePos;
+    return this.#ackedPos;
   }
 
   /**
@@ -422,18 +627,24 @@ export class LogWriter {
    * WalFailedError of an earlier failure (a background fdatasync of "batch" mode, say) while records it
    * acknowledged were never synced: close must not resolve as if they were durable.
    */
-  close(): void {
+  async close(): Promise<void> {
+    this.#closing = true;
     try {
-      if (this.#broken === null) {
-        this.flush();
-        if (this.#broken !== null) throw this.#broken;
-      }
+      // Waits for a group in flight (and writes what is queued) whatever the state: the file stays open for it.
+      const before = this.#broken;
+      await this.drain();
+      if (before === null && this.#broken !== null) throw this.#broken;
       if (this.#broken instanceof WalFailedError && this.#ackedUnsynced > 0) throw this.#broken;
       // Also when refused for damage a read found: what was written before is good and gets its fdatasync.
       if (!(this.#broken instanceof WalFailedError)) {
         try {
           this.#trim();
-          this.#datasync();
+          this.stats.fsyncs++;
+          const file = this.#file;
+          if (this.#settings.io !== "inline" && file.datasyncAsync !== undefined) await file.datasyncAsync();
+          else file.datasync();
+          this.#unsynced = 0;
+          this.#ackedUnsynced = 0;
         } catch (error) {
           this.#broken = new WalFailedError(error);
           throw error;
@@ -452,6 +663,10 @@ export class LogWriter {
     this.refuse(error);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#syncing) {
+      this.#closeAfterSync = true;
+      return;
+    }
     try {
       this.#file.close();
     } catch {

@@ -21,6 +21,10 @@ import { fileURLToPath } from "node:url";
 import type { RuntimeName, WorkerResult } from "./common.ts";
 import { evaluateTargets, markdownSummary, runtimeTable, svgChart } from "./report.ts";
 import type { MachineFacts, RuntimeResult } from "./report.ts";
+import type { ServerResult } from "./server.ts";
+import { serverTable } from "./server_report.ts";
+import { httpRows, httpTable } from "./http.ts";
+import type { HttpRow } from "./http.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..", "..");
@@ -29,12 +33,18 @@ const ALL: readonly RuntimeName[] = ["deno", "bun", "node"];
 
 interface MainArgs {
   quick: boolean;
+  /** Which parts run: the log's own workloads and peers ("core"), the server-shaped ones ("server"), or both. */
+  only: "all" | "core" | "server" | "http";
+  /** `--module`: measure another checkout's mod.ts in the server-shaped part (before/after). */
+  module?: string;
   runtimes: RuntimeName[];
   dir: string;
 }
 
 function parseArgs(argv: readonly string[]): MainArgs {
   let quick = false;
+  let only: MainArgs["only"] = "all";
+  let module: string | undefined;
   const runtimes: RuntimeName[] = [];
   let dir = path.join(repo, "bench-results", "work");
   for (let i = 0; i < argv.length; i++) {
@@ -47,12 +57,22 @@ function parseArgs(argv: readonly string[]): MainArgs {
         if (!runtimes.includes(name as RuntimeName)) runtimes.push(name as RuntimeName);
       }
     } else if (a === "--dir") dir = path.resolve(argv[++i] ?? "");
+    else if (a === "--only") {
+      const v = argv[++i] ?? "";
+      if (v !== "core" && v !== "server" && v !== "http") {
+        throw new Error(`--only: expected core, server or http, got "${v}"`);
+      }
+      only = v;
+    } else if (a === "--module") module = path.resolve(argv[++i] ?? "");
     else if (a === "--help" || a === "-h") {
-      process.stdout.write("usage: npm run bench -- [--quick] [--runtime deno|bun|node] [--dir <work dir>]\n");
+      process.stdout.write(
+        "usage: npm run bench -- [--quick] [--runtime deno|bun|node] [--dir <work dir>] [--only core|server|http]" +
+          " [--module <other checkout>/mod.ts]\n",
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
-  return { quick, runtimes: runtimes.length > 0 ? runtimes : [...ALL], dir };
+  return { quick, only, module, runtimes: runtimes.length > 0 ? runtimes : [...ALL], dir };
 }
 
 /** The command line that runs the worker on a runtime. Deno gets only what the workloads touch. */
@@ -157,8 +177,62 @@ function machineFacts(dir: string, loadAtStart: string): MachineFacts {
   };
 }
 
+/**
+ * Runs `server.ts` on one runtime and returns its result. Deno gets every permission there: lmdb is a Node-API
+ * addon (FFI) with its own probes of the environment.
+ */
+async function runServer(rt: RuntimeName, opts: MainArgs): Promise<ServerResult | string> {
+  const workDir = path.join(opts.dir, `server-${rt}-${process.pid}`);
+  fs.rmSync(workDir, { recursive: true, force: true });
+  fs.mkdirSync(workDir, { recursive: true });
+  const out = path.join(workDir, "result.json");
+  const script = path.join(here, "server.ts");
+  const args = [script, "--dir", path.join(workDir, "w"), "--out", out, ...(opts.quick ? ["--quick"] : [])];
+  if (opts.module !== undefined) args.push("--module", opts.module);
+  const cmd = path.join(bin, rt);
+  const argv = rt === "deno" ? ["run", "--no-prompt", `--config=${path.join(repo, "deno.json")}`, "-A", ...args] : args;
+  try {
+    const code = await run(cmd, argv);
+    if (code !== 0 || !fs.existsSync(out)) return `server phase exited with ${code}`;
+    return JSON.parse(fs.readFileSync(out, "utf8")) as ServerResult;
+  } finally {
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+async function allHttpRows(opts: MainArgs): Promise<HttpRow[]> {
+  const rows: HttpRow[] = [];
+  fs.mkdirSync(opts.dir, { recursive: true });
+  for (const rt of opts.runtimes) {
+    if (!fs.existsSync(path.join(bin, rt))) continue;
+    process.stderr.write(`[${rt}] HTTP event store under autocannon\n`);
+    rows.push(...await httpRows(repo, rt, opts.dir, opts.quick ? 3 : 10));
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.only === "http") {
+    process.stdout.write(httpTable(await allHttpRows(opts)) + "\n");
+    return;
+  }
+  if (opts.only === "server") {
+    const servers: ServerResult[] = [];
+    for (const rt of opts.runtimes) {
+      if (!fs.existsSync(path.join(bin, rt))) continue;
+      const r = await runServer(rt, opts);
+      if (typeof r === "string") {
+        process.stderr.write(`[${rt}] ${r}\n`);
+        process.exitCode = 1;
+      } else servers.push(r);
+    }
+    for (const r of servers) process.stdout.write(serverTable(r) + "\n\n");
+    const resultsDir = path.join(repo, "bench-results");
+    fs.mkdirSync(resultsDir, { recursive: true });
+    fs.writeFileSync(path.join(resultsDir, "bench-server-latest.json"), JSON.stringify(servers, null, 2));
+    return;
+  }
   const resultsDir = path.join(repo, "bench-results");
   fs.mkdirSync(resultsDir, { recursive: true });
   const loadAtStart = os.loadavg().map((v) => v.toFixed(2)).join(" ");
@@ -179,6 +253,16 @@ async function main(): Promise<void> {
   const machine = machineFacts(opts.dir, loadAtStart);
   const targets = Object.fromEntries(results.map((r) => [r.runtime, evaluateTargets(r)]));
   for (const r of results) process.stdout.write(runtimeTable(r, targets[r.runtime]) + "\n\n");
+  if (opts.only === "all") {
+    for (const r of results) {
+      const s = await runServer(r.runtime, opts);
+      if (typeof s === "string") {
+        process.stderr.write(`[${r.runtime}] ${s}\n`);
+        process.exitCode = 1;
+      } else process.stdout.write(serverTable(s) + "\n\n");
+    }
+    process.stdout.write(httpTable(await allHttpRows(opts)) + "\n\n");
+  }
   const summary = markdownSummary(results, machine, opts.quick);
   process.stdout.write("=== summary (markdown) ===\n" + summary + "\n");
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");

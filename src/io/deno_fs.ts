@@ -14,6 +14,7 @@ interface DenoFile {
   readSync(p: Uint8Array): number | null;
   seekSync(offset: number, whence: number): number;
   syncDataSync(): void;
+  syncData(): Promise<void>;
   syncSync(): void;
   statSync(): { size: number };
   truncateSync(len?: number): void;
@@ -87,6 +88,9 @@ class DenoWalFile implements WalFile {
   }
   datasync(): void {
     this.#file.syncDataSync();
+  }
+  datasyncAsync(): Promise<void> {
+    return this.#file.syncData();
   }
   size(): number {
     return this.#file.statSync().size;

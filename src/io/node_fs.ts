@@ -44,6 +44,9 @@ class NodeFile implements WalFile {
   datasync(): void {
     fs.fdatasyncSync(this.#fd);
   }
+  datasyncAsync(): Promise<void> {
+    return new Promise((resolve, reject) => fs.fdatasync(this.#fd, (e) => (e ? reject(e) : resolve())));
+  }
   size(): number {
     return fs.fstatSync(this.#fd).size;
   }

@@ -19,6 +19,12 @@ export interface WalFile {
   read(into: Uint8Array, position: number): number;
   /** Makes the file's data (and the size needed to read it) durable: fdatasync. */
   datasync(): void;
+  /**
+   * Optional: the same fdatasync off the calling thread (a thread pool), so that the event loop goes on while
+   * the disk works. The writer uses it when present and `io` is `"async"`; file systems without it (the
+   * crash-simulating one, say) have their `datasync` called inline.
+   */
+  datasyncAsync?(): Promise<void>;
   /** The file's current size in bytes. */
   size(): number;
   /** Cuts the file to `length` bytes. */
