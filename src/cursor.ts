@@ -44,6 +44,16 @@ export class LogCursor {
     this.#start(afterSeq);
   }
 
+  /** The lowest seq of a record read but held back (a batch waiting for its COMMIT), or undefined. */
+  get pendingFirstSeq(): number | undefined {
+    return this.#pending[0]?.seqNum;
+  }
+
+  /** The seq of the next record this cursor will read: every record before it has been read or skipped. */
+  get nextSeq(): number {
+    return this.#scanner?.expectedSeq ?? this.#expected;
+  }
+
   /** Records with seq up to this are not handed out. */
   get afterSeq(): number {
     return this.#afterSeq;
@@ -87,7 +97,7 @@ export class LogCursor {
   /**
    * Pushes records onto `out` until it holds at least `limit` records, or records of at least `maxBytes` bytes
    * (as stored; a batch's COMMIT may carry it past either), or the log ends. Returns false once the log is
-   * exhausted. Records below 32 KiB are counted by number only: `limit` of them stay well under a read chunk.
+   * exhausted.
    * @throws WalCorruptionError where a record breaks a rule of the format.
    */
   fill(out: WalRecord[], limit: number, maxBytes: number = Infinity): boolean {
@@ -99,8 +109,8 @@ export class LogCursor {
       if (scanner === null) return false;
       // The common case (standalone records) in the scanner's tight loop; the rest one by one below.
       if (this.#pending.length === 0) {
-        scanner.collect(out, limit, afterSeq);
-        if (out.length >= limit) break;
+        bytes += scanner.collect(out, limit, afterSeq, maxBytes - bytes);
+        if (out.length >= limit || bytes >= maxBytes) break;
       }
       if (!scanner.next()) {
         this.#finishSegment(scanner);

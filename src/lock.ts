@@ -13,7 +13,7 @@
  * @module
  */
 
-import { WalError, WalLockedError } from "./errors.ts";
+import { WalError, WalFormatError, WalLockedError } from "./errors.ts";
 import type { WalFileLock, WalFileSystem } from "./io/types.ts";
 import { errorCode } from "./io/types.ts";
 
@@ -36,10 +36,13 @@ interface Holding {
  * Directories held by this thread, keyed by real path; shared by every copy of this module in the thread.
  * Worker threads have their own globals and never see it: the kernel lock is what excludes them.
  */
-function registry(): Map<string, Holding> {
+function registry(fs: WalFileSystem): Map<string, Holding> {
   const key = Symbol.for("@wal/wal.kernel-locks");
-  const g = globalThis as unknown as Record<symbol, Map<string, Holding> | undefined>;
-  return (g[key] ??= new Map());
+  const g = globalThis as unknown as Record<symbol, WeakMap<WalFileSystem, Map<string, Holding>> | undefined>;
+  const byFs = (g[key] ??= new WeakMap());
+  let held = byFs.get(fs);
+  if (held === undefined) byFs.set(fs, held = new Map());
+  return held;
 }
 
 /** A lock taken for an open in progress. */
@@ -51,14 +54,20 @@ export interface DirectoryLock {
 }
 
 /**
- * Takes the lock on `dir` for an open in progress. Throws WalLockedError if another thread, process or path
+ * Takes the lock on `dir` (a real path: the registry is keyed by it) for an open in progress. Throws WalLockedError if another thread, process or path
  * holds it; never waits.
  */
 export function acquireLock(fs: WalFileSystem, dir: string): DirectoryLock {
-  const key = fs.realPath(dir);
+  const key = dir;
   const path = fs.join(dir, LOCK_FILE);
-  const held = registry();
-  const previous = held.get(key);
+  const held = registry(fs);
+  let previous = held.get(key);
+  // The directory was deleted and made anew under the same path: the earlier handle's lock is on a file that is
+  // gone, so it excludes nobody; this open takes a lock of its own and leaves that handle alone.
+  if (previous?.lock?.current() === false) {
+    held.delete(key);
+    previous = undefined;
+  }
   // This thread already holds the directory: the new handle inherits that kernel lock on commit.
   const own = previous === undefined ? takeKernelLock(fs, path) : null;
   let mine: Holding | undefined;
@@ -94,15 +103,12 @@ function takeKernelLock(fs: WalFileSystem, path: string): WalFileLock | null {
   try {
     lock = fs.lockFile(path);
   } catch (e) {
-    const code = errorCode(e);
-    if (code === "ENOLCK" || code?.startsWith("errno ")) {
-      throw new WalError(
-        `cannot lock the log directory (lock file ${path}): ${e instanceof Error ? e.message : e}; the log never ` +
-          "runs without its lock",
-        { cause: e },
-      );
-    }
-    throw e;
+    const why = e instanceof Error ? e.message : String(e);
+    // The log never opens a LOCK that is not a plain file: following a symbolic link would overwrite its target.
+    if (errorCode(e) === "EFTYPE") throw new WalFormatError(path, `${why}; the log only uses a regular file there`);
+    throw new WalError(`cannot lock the log directory (lock file ${path}): ${why}; the log never runs without its lock`, {
+      cause: e,
+    });
   }
   if (lock === null) throw new WalLockedError(path, holderPid(fs, path), fs.pid());
   return lock;

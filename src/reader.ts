@@ -371,11 +371,12 @@ export class SegmentScanner {
   /**
    * Decodes standalone data records wholly inside the read chunk straight onto `out` (skipping seqs up to
    * `afterSeq`) until it holds `limit`: the hot loop of replay. Stops at anything else (batch member, marker,
-   * large record, chunk boundary, damage), which the caller then takes through `next()`. The per-record fields
-   * are not meaningful after it.
+   * large record, chunk boundary, damage), which the caller then takes through `next()`, or once the records
+   * taken reach `maxBytes` (as stored). Returns the bytes taken. The per-record fields are not meaningful after it.
    */
-  collect(out: WalRecord[], limit: number, afterSeq: number): void {
-    if (this.stop !== null || this.pendingMembers > 0) return;
+  collect(out: WalRecord[], limit: number, afterSeq: number, maxBytes: number = Infinity): number {
+    if (this.stop !== null || this.pendingMembers > 0) return 0;
+    let bytes = 0;
     const buf = this.#buf;
     const view = this.#view;
     const text = this.#text;
@@ -385,7 +386,7 @@ export class SegmentScanner {
     let expected = this.#expected;
     let unitSeq = this.unitSeq;
     const hs = this.#hs;
-    while (out.length < limit && pos + hs <= limitPos) {
+    while (out.length < limit && bytes < maxBytes && pos + hs <= limitPos) {
       const at = pos - bufStart;
       const opLen = view.getUint16(at + 14, true);
       const keyLen = view.getUint32(at + 16, true);
@@ -401,6 +402,7 @@ export class SegmentScanner {
       expected = seq + 1;
       unitSeq = seq;
       if (seq <= afterSeq) continue;
+      bytes += length;
       const opStart = at + hs;
       const keyStart = opStart + opLen;
       const valueStart = keyStart + keyLen;
@@ -421,6 +423,12 @@ export class SegmentScanner {
     this.#expected = expected;
     this.unitEnd = pos;
     this.unitSeq = unitSeq;
+    return bytes;
+  }
+
+  /** The seq the next record must have: everything before it has been read (and checked). */
+  get expectedSeq(): number {
+    return this.#expected;
   }
 
   /**

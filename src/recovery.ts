@@ -329,6 +329,12 @@ export function checkLogDirectory(fs: WalFileSystem, dir: string): void {
 
 /** Throws WalFormatError when `path` is a directory (where the log keeps a file). */
 function refuseDirectory(fs: WalFileSystem, path: string): void {
+  if (fs.fileKind !== undefined) {
+    const kind = fs.fileKind(path);
+    if (kind === "directory") throw new WalFormatError(path, "it is a directory, not a file");
+    if (kind === "other") throw new WalFormatError(path, "it is a FIFO, socket or device, not a regular file");
+    return;
+  }
   let file: WalFile;
   try {
     file = fs.openRead(path);

@@ -13,6 +13,7 @@
 
 import type { LogCursor } from "./cursor.ts";
 import type { WalError } from "./errors.ts";
+import type { WalRecord } from "./reader.ts";
 import type { SegmentInfo } from "./segment.ts";
 
 /** One open stream as the log sees it. */
@@ -21,8 +22,29 @@ export interface StreamState {
   readonly cursor: LogCursor;
   /** The seq of the last record it yielded (its `afterSeq` before the first). */
   position: number;
+  /** Records decoded and not all yielded yet: those from `next` on are still to come. */
+  chunk: readonly WalRecord[];
+  /** Index in `chunk` of the next record to yield. */
+  next: number;
+  /** False once the cursor has read all it will read: then only `chunk` is still to come. */
+  more: boolean;
   /** Why it must end (closed, truncated), once it must; its next step throws this. */
   ended: WalError | null;
+}
+
+/**
+ * The lowest seq the stream may still yield: the next record of its chunk, a batch member held back for its
+ * COMMIT, or (while the cursor reads on) whatever it reads next. A truncate up to at least this takes from the
+ * stream something it would have yielded; a truncate below it (a COMMIT or CHECKPOINT the stream skipped, records
+ * it already yielded) does not.
+ */
+export function lowestToCome(state: StreamState): number {
+  let lowest = Infinity;
+  if (state.next < state.chunk.length) lowest = state.chunk[state.next].seqNum;
+  const pending = state.cursor.pendingFirstSeq;
+  if (pending !== undefined && pending < lowest) lowest = pending;
+  if (state.more) lowest = Math.min(lowest, Math.max(state.cursor.nextSeq, state.cursor.afterSeq + 1));
+  return lowest;
 }
 
 /** Where a stream's state goes once its generator starts running (the finalizer's handle on it). */

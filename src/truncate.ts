@@ -11,6 +11,7 @@
  */
 
 import { encodeSegmentHeader, encodeTruncateFile, decodeTruncateFile, segmentName } from "./format.ts";
+import { WalCorruptionError } from "./errors.ts";
 import type { WalFileSystem } from "./io/types.ts";
 import { SegmentScanner } from "./reader.ts";
 import { copyRange, createSegment, listSegments, TEMP_SUFFIX, writeFileDurably } from "./segment.ts";
@@ -21,11 +22,41 @@ export const TRUNCATE_FILE = "TRUNCATE";
 
 /** Truncates the log in `dir` up to and including seq `upTo` (at most the last seq); returns the new segments. */
 export function truncateLog(fs: WalFileSystem, dir: string, upTo: number): SegmentInfo[] {
+  refuseDamagedStraddler(fs, dir, upTo);
   writeFileDurably(fs, dir, TRUNCATE_FILE, [encodeTruncateFile(upTo)]);
   applyTruncate(fs, dir, upTo);
   fs.remove(fs.join(dir, TRUNCATE_FILE));
   fs.syncDir(dir);
   return listSegments(fs, dir);
+}
+
+/**
+ * Reads the segment that holds seq upTo + 1 (whose kept part the truncate copies) to its end before anything
+ * changes. With `verify: "tail"` an older segment may hold damage no open has seen: copying past it would drop
+ * the records after it without a word, and copying the part before it would leave a gap. Throws
+ * WalCorruptionError (the log untouched) instead: reopening repairs the damage, or strict mode reports it.
+ */
+function refuseDamagedStraddler(fs: WalFileSystem, dir: string, upTo: number): void {
+  const target = upTo + 1;
+  let straddler: SegmentInfo | undefined;
+  for (const seg of listSegments(fs, dir)) {
+    if (seg.firstSeq === target) return;
+    if (seg.firstSeq < target) straddler = seg;
+  }
+  if (straddler === undefined) return;
+  const file = fs.openRead(straddler.path);
+  try {
+    const scanner = new SegmentScanner(file, straddler.firstSeq, file.size());
+    scanner.verifyToEnd();
+    if (scanner.stop !== null) {
+      throw new WalCorruptionError(
+        { file: straddler.path, ...scanner.stop },
+        "truncate refused: the segment it must copy from holds damage",
+      );
+    }
+  } finally {
+    file.close();
+  }
 }
 
 /** Finishes a truncate that a crash interrupted; returns its upTo, or null if none was pending. */

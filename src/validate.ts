@@ -44,8 +44,15 @@ export function checkValue(value: unknown, name = "value"): asserts value is Val
   }
   if (!(value instanceof Uint8Array)) throw new WalInvalidArgumentError(name, "must be a string or a Uint8Array");
   // A view of a transferred or detached buffer reads as empty in some calls and throws in others.
-  if ((value.buffer as { detached?: boolean }).detached === true) {
-    throw new WalInvalidArgumentError(name, "must not be a view of a detached ArrayBuffer");
+  const buffer = value.buffer as { detached?: boolean; resizable?: boolean };
+  if (buffer.detached === true) throw new WalInvalidArgumentError(name, "must not be a view of a detached ArrayBuffer");
+  if (buffer.resizable === true) {
+    // A view of a resizable buffer that shrank below it is out of bounds: reading it throws a TypeError.
+    try {
+      value.slice(0, 0);
+    } catch {
+      throw new WalInvalidArgumentError(name, "must not be a view that is out of bounds of its (resized) ArrayBuffer");
+    }
   }
 }
 

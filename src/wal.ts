@@ -24,7 +24,7 @@ import type { ResolvedOptions, SyncMode, WalOptions } from "./options.ts";
 import { LogCursor } from "./cursor.ts";
 import type { WalRecord } from "./reader.ts";
 import { checkLogDirectory, recoverLog } from "./recovery.ts";
-import { OpenStreams } from "./streams.ts";
+import { lowestToCome, OpenStreams } from "./streams.ts";
 import type { StreamSlot, StreamState } from "./streams.ts";
 import type { RecoveryReport } from "./recovery.ts";
 import { truncateLog } from "./truncate.ts";
@@ -69,7 +69,7 @@ export interface ReadOptions {
  * ```
  */
 export class WriteAheadLog {
-  /** The log's directory, as given to `open`. */
+  /** The log's directory, as given to `open` (the handle itself uses the real path `open` resolved it to). */
   readonly dir: string;
   /** What `open` found and did to make the log consistent. */
   readonly recovery: RecoveryReport;
@@ -77,14 +77,25 @@ export class WriteAheadLog {
   readonly syncMode: SyncMode;
 
   #fs: WalFileSystem;
+  /** The directory's real path, resolved once by `open`: every file operation goes through it. */
+  #path: string;
   #writer: LogWriter;
   #lock: DirectoryLock;
   #closed = false;
   #streams = new OpenStreams();
 
   /** @ignore Internal: handles come from {@link WriteAheadLog.open}. */
-  private constructor(dir: string, fs: WalFileSystem, writer: LogWriter, lock: DirectoryLock, report: RecoveryReport, options: ResolvedOptions) {
+  private constructor(
+    dir: string,
+    path: string,
+    fs: WalFileSystem,
+    writer: LogWriter,
+    lock: DirectoryLock,
+    report: RecoveryReport,
+    options: ResolvedOptions,
+  ) {
     this.dir = dir;
+    this.#path = path;
     this.#fs = fs;
     this.#writer = writer;
     this.#lock = lock;
@@ -103,30 +114,28 @@ export class WriteAheadLog {
    */
   static async open(dir: string, options?: WalOptions): Promise<WriteAheadLog> {
     if (typeof dir !== "string" || dir.length === 0) throw new WalInvalidArgumentError("dir", "must be a non-empty string");
+    if (dir.includes("\0")) throw new WalInvalidArgumentError("dir", "must not contain NUL characters");
     const resolved = resolveOptions(options);
     const fs = resolved.fs ?? await defaultFileSystem();
-    try {
-      fs.mkdirp(dir);
-    } catch (e) {
-      const code = errorCode(e);
-      if (code === "EEXIST" || code === "ENOTDIR") throw new WalFormatError(dir, "it is not a directory");
-      // mkdir -p meets ENOENT only on a symbolic link whose target is missing.
-      if (code === "ENOENT") throw new WalFormatError(dir, "it is a symbolic link to a missing directory");
-      throw e;
-    }
+    // Every later file operation uses the directory's real path, looked up once here: a relative path after a
+    // chdir, or a symlink switched to another directory, must never send this handle's records elsewhere.
+    const path = openDirectory(fs, dir);
     // A directory that is not a log is refused before anything (the LOCK file) is created in it.
-    checkLogDirectory(fs, dir);
-    const lock = acquireLock(fs, dir);
+    checkLogDirectory(fs, path);
+    const lock = acquireLock(fs, path);
+    let writer: LogWriter | undefined;
     let wal: WriteAheadLog;
     try {
-      const recovered = recoverLog(fs, dir, resolved);
-      const writer = new LogWriter(fs, dir, recovered.segments, recovered.nextSeq, recovered.activeEnd, resolved);
-      wal = new WriteAheadLog(dir, fs, writer, lock, recovered.report, resolved);
+      const recovered = recoverLog(fs, path, resolved);
+      writer = new LogWriter(fs, path, recovered.segments, recovered.nextSeq, recovered.activeEnd, resolved);
+      wal = new WriteAheadLog(dir, path, fs, writer, lock, recovered.report, resolved);
       // Only a fully successful open takes the lock over from an earlier handle of this thread.
       lock.commit({ supersede: () => wal.#supersede() });
     } catch (e) {
+      writer?.abandon(new WalClosedError("the open of this log failed"));
       lock.release();
-      throw e;
+      if (e instanceof WalError) throw e;
+      throw new WalError(`opening the log in ${dir} failed (${e instanceof Error ? e.message : e})`, { cause: e });
     }
     return wal;
   }
@@ -271,20 +280,21 @@ export class WriteAheadLog {
     slot: StreamSlot,
   ): AsyncGenerator<WalRecord, void, undefined> {
     const cursor = this.#cursor(options, committedOnly);
-    const state: StreamState = { cursor, position: cursor.afterSeq, ended: null };
+    const chunk: WalRecord[] = [];
+    const state: StreamState = { cursor, position: cursor.afterSeq, chunk, next: 0, more: true, ended: null };
     this.#streams.add(slot, state);
     try {
-      const chunk: WalRecord[] = [];
-      let more = true;
-      while (more) {
+      while (state.more) {
         chunk.length = 0;
+        state.next = 0;
         if (state.ended !== null) throw state.ended;
-        more = this.#fill(cursor, chunk, STREAM_CHUNK, STREAM_STEP_BYTES);
-        for (let i = 0; i < chunk.length; i++) {
+        state.more = this.#fill(cursor, chunk, STREAM_CHUNK, STREAM_STEP_BYTES);
+        while (state.next < chunk.length) {
           // A truncate or close while the consumer held the previous record: nothing it removed is yielded.
           if (state.ended !== null) throw state.ended;
-          state.position = chunk[i].seqNum;
-          yield chunk[i];
+          const record = chunk[state.next++];
+          state.position = record.seqNum;
+          yield record;
         }
       }
       if (state.ended !== null) throw state.ended;
@@ -309,13 +319,15 @@ export class WriteAheadLog {
     const upTo = Math.min(upToSeq, writer.nextSeq - 1);
     if (upTo < writer.segments[0].firstSeq) return;
     const activeBefore = writer.segments[writer.segments.length - 1].name;
-    this.#streams.end((s) => s.position < upTo ? new WalTruncatedError(upTo, s.position) : null);
+    this.#streams.end((s) => lowestToCome(s) <= upTo ? new WalTruncatedError(upTo, s.position) : null);
     try {
-      writer.segments = truncateLog(this.#fs, this.dir, upTo);
+      writer.segments = truncateLog(this.#fs, this.#path, upTo);
       if (writer.segments[writer.segments.length - 1].name !== activeBefore) writer.reopenActive();
       this.#streams.retarget(writer.segments, writer.activeSize);
     } catch (e) {
-      writer.refuse(new WalFailedError(e));
+      // Damage in the segment to copy from: nothing changed, but appends stop until a reopen repairs it (as
+      // when a read meets damage). Any other failure left the truncate half done: the handle fails.
+      writer.refuse(e instanceof WalCorruptionError ? e : new WalFailedError(e));
       throw e;
     }
   }
@@ -349,5 +361,22 @@ export class WriteAheadLog {
   /** Counters of the write path (fsyncs, writes, groups), for tests and benchmarks. */
   get stats(): Readonly<WriterStats> {
     return { ...this.#writer.stats };
+  }
+}
+
+/**
+ * Creates `dir` if needed and returns its real path; OS errors become WalErrors that name the directory.
+ */
+function openDirectory(fs: WalFileSystem, dir: string): string {
+  try {
+    fs.mkdirp(dir);
+    return fs.realPath(dir);
+  } catch (e) {
+    const code = errorCode(e);
+    if (code === "EEXIST" || code === "ENOTDIR") throw new WalFormatError(dir, "it is not a directory");
+    // mkdir -p meets ENOENT only on a symbolic link whose target is missing.
+    if (code === "ENOENT") throw new WalFormatError(dir, "it is a symbolic link to a missing directory");
+    if (code === "ENAMETOOLONG") throw new WalInvalidArgumentError("dir", "the path (or a name in it) is too long");
+    throw new WalError(`cannot create or open the directory ${dir} (${e instanceof Error ? e.message : e})`, { cause: e });
   }
 }

@@ -176,6 +176,18 @@ export class LogWriter {
     this.#flushLate = settings.io === "auto" && settings.syncMode === "sync";
     const active = segments[segments.length - 1];
     this.#file = fs.openWrite(active.path, { create: false });
+    // What recovery found may still be only in the page cache (a previous handle of this process that was
+    // superseded, or a process that crashed in "batch" or "none" mode): make it durable before anything new is
+    // written after it, so that a power cut can never keep a new record and lose an older one. From then on the
+    // whole log so far is durable, and new records say so (syncedBack).
+    try {
+      this.#file.datasync();
+    } catch (e) {
+      this.#file.close();
+      throw e;
+    }
+    this.#enc.syncedThrough = nextSeq - 1;
+    this.#writtenSeq = nextSeq - 1;
     this.#writePos = activeEnd;
     this.#ackedPos = activeEnd;
     this.#allocated = this.#file.size();

@@ -48,9 +48,19 @@ const badCalls: Call[] = [
   ["read options that are not an object", "options", (w) => w.replay(loose("x"))],
   ["stream options that are not an object", "options", (w) => w.replayStream(loose(5)).next()],
   ["a view of a detached buffer as value", "value", (w) => w.append("PUT", "k", detached())],
+  ["an out-of-bounds view of a shrunk resizable buffer", "value", (w) => w.append("PUT", "k", outOfBounds())],
+  ["a NUL character in dir", "dir", () => WriteAheadLog.open("/tmp/a\0b")],
   ["batch with a null value", "operations[0].value", (w) => w.appendBatch([["PUT", "k", loose(null)]])],
   ["batch with a detached value", "operations[0].value", (w) => w.appendBatch([{ opType: "PUT", key: "k", value: detached() }])],
 ];
+
+/** A view past the end of a resizable buffer that was shrunk after the view was made. */
+function outOfBounds(): Uint8Array {
+  const buffer = new ArrayBuffer(16, { maxByteLength: 64 });
+  const view = new Uint8Array(buffer, 8, 8);
+  buffer.resize(4);
+  return view;
+}
 
 /** A Uint8Array whose buffer was transferred away (as postMessage or structuredClone with transfer leave it). */
 function detached(): Uint8Array {

@@ -148,3 +148,43 @@ test("close() ends abandoned streams and releases their descriptors at once", as
     for (const s of streams) await assert.rejects(s.next(), WalClosedError);
   });
 });
+
+test("a truncate that removes only a COMMIT or CHECKPOINT the stream skipped leaves a caught-up stream going", async () => {
+  await withTempDir(async (dir) => {
+    const wal = await WriteAheadLog.open(dir);
+    await wal.appendBatch([["PUT", "a", "1"], ["PUT", "b", "2"]]); // 1, 2, COMMIT 3
+    await wal.append("PUT", "c", "3"); // 4
+    const cp = await wal.checkpoint(); // 5
+    await wal.append("PUT", "d", "4"); // 6
+    const stream = wal.replayStream();
+    assert.deepEqual([(await stream.next()).value?.seqNum, (await stream.next()).value?.seqNum], [1, 2]);
+    await wal.truncate(3); // removes 1, 2 (yielded) and the COMMIT (never yielded by replay)
+    assert.equal((await stream.next()).value?.seqNum, 4);
+    await wal.truncate(cp); // the CHECKPOINT only
+    const rest: number[] = [];
+    for await (const r of stream) rest.push(r.seqNum);
+    assert.deepEqual(rest, [6]);
+    await wal.close();
+  });
+});
+
+test("a stream step holds at most 4 MiB of records, also of records just under 32 KiB", async () => {
+  await withTempDir(async (dir) => {
+    const counting = countingFs();
+    const wal = await WriteAheadLog.open(dir, { fs: counting.fs, syncMode: "none" });
+    // 124 records just under 32 KiB (decoded from the read chunk) fill the step; the 1 MiB ones must wait.
+    const small = new Uint8Array(32 * 1024 - 200).fill(3);
+    const large = new Uint8Array(1024 * 1024).fill(4);
+    for (let i = 0; i < 124; i++) await wal.append("PUT", `s${i}`, small);
+    for (let i = 0; i < 8; i++) await wal.append("PUT", `l${i}`, large);
+    const before = counting.read();
+    const stream = wal.replayStream();
+    await stream.next();
+    const read = counting.read() - before;
+    assert.ok(read <= 6 * 1024 * 1024, `read ${read} bytes before the first record`);
+    let n = 1;
+    for await (const _ of stream) n++;
+    assert.equal(n, 132);
+    await wal.close();
+  });
+});

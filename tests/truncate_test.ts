@@ -2,7 +2,7 @@
 // boundaries. After it the log must reopen (strict mode: nothing to repair) to exactly the records with seq > n.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { WriteAheadLog } from "../mod.ts";
+import { WalCorruptionError, WriteAheadLog } from "../mod.ts";
 import type { WalRecord } from "../mod.ts";
 import { CrashFileSystem } from "../src/io/crash_fs.ts";
 import { withTempDir } from "./helpers.ts";
@@ -78,4 +78,24 @@ test("truncate(n) for every n leaves exactly the records with seq > n, across ba
     assert.equal(await reopened.append("PUT", "next", "x"), last + 1, `${where}: numbering continues`);
     await reopened.close();
   }
+});
+
+test("truncate refuses, changing nothing, when the segment it must copy from holds damage (verify: tail)", async () => {
+  const fs = new CrashFileSystem({ seed: 11 });
+  const { last } = await buildLog(fs);
+  const names = fs.list(DIR).filter((n) => n.endsWith(".wal")).sort();
+  const second = `${DIR}/${names[1]}`;
+  const firstSeq = Number(names[1].slice(0, 20));
+  const bytes = fs.readFile(second);
+  bytes[bytes.length - 40] ^= 0xff; // damage near the end of an older segment
+  fs.overwrite(second, bytes);
+  const wal = await WriteAheadLog.open(DIR, { fs, maxFileSize: 4096, verify: "tail" });
+  const before = fs.snapshot().files;
+  await assert.rejects(wal.truncate(firstSeq + 1), WalCorruptionError);
+  const after = fs.snapshot().files;
+  assert.deepEqual([...after.keys()].sort(), [...before.keys()].sort(), "no file added or removed");
+  for (const [path, content] of before) assert.deepEqual(after.get(path), content, `${path} unchanged`);
+  await assert.rejects(wal.append("PUT", "x", "y"), WalCorruptionError, "appends stop until a reopen repairs it");
+  await wal.close();
+  assert.ok(last > firstSeq);
 });

@@ -415,11 +415,11 @@ export class CrashFileSystem implements WalFileSystem {
     return dir.endsWith("/") ? dir + name : `${dir}/${name}`;
   }
 
-  /** A key unique to this disk, so that logs on different simulated disks never share a lock. */
+  /** The normalized path of an existing directory (no symbolic links here). */
   realPath(path: string): string {
     const p = normalize(path);
     if (!this.#dirs.has(p)) throw fsError("ENOENT", "realpath", p);
-    return `crash-fs-${this.#id}:${p}`;
+    return p;
   }
 
   /** Creates the directory and its parents; directories are durable at once. */
@@ -444,6 +444,14 @@ export class CrashFileSystem implements WalFileSystem {
     if (this.#dirs.has(p)) return true;
     const [dir, name] = splitPath(p);
     return this.#dirs.get(dir)?.has(name) ?? false;
+  }
+
+  /** A file, a directory, or nothing (no special files here). */
+  fileKind(path: string): "file" | "directory" | "missing" {
+    const p = normalize(path);
+    if (this.#dirs.has(p)) return "directory";
+    const [dir, name] = splitPath(p);
+    return this.#dirs.get(dir)?.has(name) ? "file" : "missing";
   }
 
   /** Opens an existing file for reading. */
@@ -525,6 +533,7 @@ export class CrashFileSystem implements WalFileSystem {
     let held = true;
     return {
       created,
+      current: () => this.#dirs.get(dir)?.get(name)?.id === inode,
       write(data: Uint8Array) {
         if (file.size() > 0) file.truncate(0);
         file.append(data);

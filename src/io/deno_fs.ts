@@ -30,7 +30,7 @@ interface DenoApi {
   readDirSync(path: string): Iterable<{ name: string }>;
   mkdirSync(path: string, options: { recursive: boolean }): void;
   realPathSync(path: string): string;
-  statSync(path: string): unknown;
+  statSync(path: string): { isFile: boolean; isDirectory: boolean };
   pid: number;
   build: { os: string };
   kill(pid: number, signal: number): void;
@@ -132,6 +132,15 @@ export function createDenoFileSystem(): WalFileSystem {
     },
     readFile: (p) => D.readFileSync(p),
     rename: (from, to) => D.renameSync(from, to),
+    fileKind(p: string) {
+      try {
+        const st = D.statSync(p);
+        return st.isFile ? "file" : st.isDirectory ? "directory" : "other";
+      } catch (e) {
+        if (e instanceof D.errors.NotFound) return "missing";
+        throw e;
+      }
+    },
     remove: (p) => D.removeSync(p),
     syncDir(dir: string) {
       if (isWindows) return;

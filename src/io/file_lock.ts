@@ -25,7 +25,7 @@ import { errorCode } from "./types.ts";
 /** The part of `Deno.FsFile` the lock uses. */
 interface DenoLockFile {
   tryLockSync(exclusive?: boolean): boolean;
-  statSync(): { ino: number | null; dev: number };
+  statSync(): { ino: number | null; dev: number; isFile: boolean };
   writeSync(p: Uint8Array): number;
   seekSync(offset: number, whence: number): number;
   truncateSync(len?: number): void;
@@ -36,6 +36,7 @@ interface DenoLockFile {
 interface DenoLockApi {
   openSync(path: string, options: Record<string, boolean>): DenoLockFile;
   statSync(path: string): { ino: number | null; dev: number };
+  lstatSync(path: string): { isFile: boolean; isSymlink: boolean; isDirectory: boolean };
   removeSync(path: string): void;
   errors: { AlreadyExists: new (...args: never[]) => Error; NotFound: new (...args: never[]) => Error };
 }
@@ -143,23 +144,49 @@ function addonFlock(require: (id: string) => unknown): TryLockFd {
 const ATTEMPTS = 16;
 
 /** Locks through `node:fs` descriptors (Node and Bun). */
+/** What a path that is not a regular file is, for the error message. */
+function kindOf(st: { isSymbolicLink(): boolean; isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean }): string {
+  if (st.isSymbolicLink()) return "a symbolic link";
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a FIFO";
+  if (st.isSocket()) return "a socket";
+  return "a device or other special file";
+}
+
+function notRegular(path: string, kind: string): Error {
+  return codeError("EFTYPE", `${path} is ${kind}, not a regular file`);
+}
+
 function lockWithNodeFs(path: string): WalFileLock | null {
   const tryLock = tryLockFd();
-  const { O_RDWR, O_CREAT, O_EXCL } = fs.constants;
+  // O_NOFOLLOW refuses a symbolic link at open itself; O_NONBLOCK keeps a FIFO from blocking the open.
+  const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW = 0, O_NONBLOCK = 0 } = fs.constants as typeof fs.constants & {
+    O_NOFOLLOW?: number;
+    O_NONBLOCK?: number;
+  };
+  const special = O_NOFOLLOW | O_NONBLOCK;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    const before = fs.lstatSync(path, { throwIfNoEntry: false });
+    if (before !== undefined && !before.isFile()) throw notRegular(path, kindOf(before));
     let created = true;
     let fd: number;
     try {
-      fd = fs.openSync(path, O_RDWR | O_CREAT | O_EXCL, 0o644);
+      fd = fs.openSync(path, O_RDWR | O_CREAT | O_EXCL | special, 0o644);
     } catch (e) {
       if (errorCode(e) !== "EEXIST") throw e;
       created = false;
       try {
-        fd = fs.openSync(path, O_RDWR);
+        fd = fs.openSync(path, O_RDWR | special);
       } catch (e2) {
         if (errorCode(e2) === "ENOENT") continue; // removed between the two opens
+        if (errorCode(e2) === "ELOOP") throw notRegular(path, "a symbolic link");
         throw e2;
       }
+    }
+    const opened = fs.fstatSync(fd);
+    if (!opened.isFile()) {
+      fs.closeSync(fd);
+      throw notRegular(path, kindOf(opened));
     }
     let locked = false;
     try {
@@ -185,6 +212,11 @@ function nodeLockHandle(fd: number, path: string, created: boolean): WalFileLock
   let open = true;
   return {
     created,
+    current() {
+      const now = fs.statSync(path, { throwIfNoEntry: false });
+      const mine = fs.fstatSync(fd);
+      return now !== undefined && now.ino === mine.ino && now.dev === mine.dev;
+    },
     write(data) {
       // Overwrite, then cut: truncating to zero first would make ext4 flush the file on close (auto_da_alloc).
       let done = 0;
@@ -207,6 +239,15 @@ function nodeLockHandle(fd: number, path: string, created: boolean): WalFileLock
 /** Locks through `Deno.FsFile`. */
 function lockWithDeno(deno: DenoLockApi, path: string): WalFileLock | null {
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    let before: { isFile: boolean; isSymlink: boolean; isDirectory: boolean } | null = null;
+    try {
+      before = deno.lstatSync(path);
+    } catch (e) {
+      if (!(e instanceof deno.errors.NotFound)) throw e;
+    }
+    if (before !== null && !before.isFile) {
+      throw notRegular(path, before.isSymlink ? "a symbolic link" : before.isDirectory ? "a directory" : "a special file");
+    }
     let created = true;
     let file: DenoLockFile;
     try {
@@ -220,6 +261,10 @@ function lockWithDeno(deno: DenoLockApi, path: string): WalFileLock | null {
         if (e2 instanceof deno.errors.NotFound) continue;
         throw e2;
       }
+    }
+    if (!file.statSync().isFile) {
+      file.close();
+      throw notRegular(path, "a special file");
     }
     let locked = false;
     try {
@@ -249,6 +294,16 @@ function denoLockHandle(deno: DenoLockApi, file: DenoLockFile, path: string, cre
   let open = true;
   return {
     created,
+    current() {
+      try {
+        const now = deno.statSync(path);
+        const mine = file.statSync();
+        return now.ino === mine.ino && now.dev === mine.dev;
+      } catch (e) {
+        if (e instanceof deno.errors.NotFound) return false;
+        throw e;
+      }
+    },
     write(data) {
       // Overwrite, then cut: truncating to zero first would make ext4 flush the file on close (auto_da_alloc).
       file.seekSync(0, 0);

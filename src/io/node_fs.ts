@@ -74,6 +74,11 @@ export const nodeFileSystem: WalFileSystem = {
   },
   readFile: (p) => new Uint8Array(fs.readFileSync(p)),
   rename: (from, to) => fs.renameSync(from, to),
+  fileKind(p: string) {
+    const st = fs.statSync(p, { throwIfNoEntry: false });
+    if (st === undefined) return "missing";
+    return st.isFile() ? "file" : st.isDirectory() ? "directory" : "other";
+  },
   remove: (p) => fs.unlinkSync(p),
   syncDir(dir: string) {
     // Windows has no directory fsync; NTFS journals the metadata of a rename itself.

@@ -56,6 +56,8 @@ export interface WalFileLock {
    * Releasing twice is a no-op.
    */
   release(remove?: boolean): void;
+  /** True while the lock file's path still names the file this lock holds (false once it was deleted or replaced). */
+  current(): boolean;
 }
 
 /** The directory-level operations and process facts the log needs. */
@@ -78,6 +80,11 @@ export interface WalFileSystem {
   readFile(path: string): Uint8Array;
   /** Renames a file, replacing any file at `to`. */
   rename(from: string, to: string): void;
+  /**
+   * What is at `path`, following symbolic links: a regular file, a directory, something else (a FIFO, socket or
+   * device, which the log must never open: opening a FIFO blocks), or nothing. Optional for custom file systems.
+   */
+  fileKind?(path: string): "file" | "directory" | "other" | "missing";
   /** Deletes a file. */
   remove(path: string): void;
   /** Makes a directory's entries (creations, renames, deletions) durable, where the OS allows it. */
