@@ -40,6 +40,13 @@ const STARVE_MS = 5;
 /** `io: "auto"`: an fdatasync slower than this (ms) sends even a lone append's sync off the event loop's thread. */
 const INLINE_SYNC_MAX_MS = 1;
 
+/**
+ * `io: "auto"`: an off-thread fdatasync whose round trip (the sync plus the hop to the thread pool and back, which
+ * alone can take ~1 ms on Bun) stays under this (ms) counts as a fast disk again, so lone appends go back inline.
+ * Judging the round trip by INLINE_SYNC_MAX_MS would keep a lone writer off the thread for good on Bun, at ~0.1 x.
+ */
+const ASYNC_SYNC_FAST_MS = 3;
+
 /** A value or a Uint8Array. */
 export type Value = string | Uint8Array;
 
@@ -428,7 +435,7 @@ export class LogWriter {
       }
       pending.then(
         () => {
-          this.#slowSync = performance.now() - started > INLINE_SYNC_MAX_MS;
+          this.#slowSync = performance.now() - started > ASYNC_SYNC_FAST_MS;
           this.#synced(units, end, through, null);
         },
         (error: unknown) => this.#synced(units, end, through, error ?? new Error("fdatasync failed")),
