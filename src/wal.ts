@@ -141,7 +141,8 @@ export class WriteAheadLog {
   }
 
   #supersede(): void {
-    if (this.#closed) return;
+    // Also while a close() of this handle is still draining: from now on the files are the new handle's, and the
+    // rest of that close (trimming the zeros, which would cut the new handle's records) must not touch them.
     this.#closed = true;
     this.#streams.end(() => new WalClosedError("the log was opened again in this process; this stream is ended"));
     this.#writer.abandon(new WalClosedError("the log was opened again in this process; this handle is superseded"));

@@ -140,6 +140,10 @@ export class LogWriter {
   #waiters: (() => void)[] = [];
   /** Set by `close()`: appends are refused while it drains. */
   #closing = false;
+  /** The handle is done with its files (closed, or superseded): nothing may write to them any more. */
+  #abandoned = false;
+  /** The active segment's file was closed. */
+  #fileReleased = false;
   /** A file superseded while its fdatasync was in flight: closed when that completes. */
   #closeAfterSync = false;
   /** Where the acknowledged records of the active segment end: what reads may see. */
@@ -457,11 +461,7 @@ export class LogWriter {
     this.#syncing = false;
     if (this.#closeAfterSync) {
       this.#closeAfterSync = false;
-      try {
-        this.#file.close();
-      } catch {
-        // superseded: the new owner recovers from what is on disk
-      }
+      this.#releaseFile();
     }
     if (error !== null) {
       // Never retried: after a failed fsync the kernel may have dropped the dirty pages (PostgreSQL, 2018).
@@ -473,9 +473,11 @@ export class LogWriter {
       this.#unsynced = 0;
       this.#ackedUnsynced = 0;
       this.#ackedPos = end;
-      // Start the next group's write and fdatasync before settling this one: the disk never waits for callbacks.
-      if (this.#broken === null && this.#units.length > 0) this.flush();
+      // Settle this group before the next one is written: a flush may settle its own units at once ("batch" and
+      // "none" mode, or those before a rotation), and acknowledgements go out in seq order. Settling only queues
+      // reactions, so the next group's write and fdatasync still start before any callback runs.
       this.#resolve(units, 0, units.length);
+      if (this.#broken === null && this.#units.length > 0) this.flush();
     }
     const waiters = this.#waiters;
     if (waiters.length > 0 && !this.#syncing) {
@@ -647,11 +649,14 @@ export class LogWriter {
    * acknowledged were never synced: close must not resolve as if they were durable.
    */
   async close(): Promise<void> {
+    if (this.#abandoned) return;
     this.#closing = true;
     try {
       // Waits for a group in flight (and writes what is queued) whatever the state: the file stays open for it.
       const before = this.#broken;
       await this.drain();
+      // Superseded while draining: the file is the new handle's now, and abandon() released this one's.
+      if (this.#abandoned) return;
       if (before === null && this.#broken !== null) throw this.#broken;
       if (this.#broken instanceof WalFailedError && this.#ackedUnsynced > 0) throw this.#broken;
       // Also when refused for damage a read found: what was written before is good and gets its fdatasync.
@@ -672,24 +677,37 @@ export class LogWriter {
     } finally {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
-      this.#broken = new WalClosedError();
-      this.#file.close();
+      if (!this.#abandoned) {
+        this.#broken = new WalClosedError();
+        this.#abandoned = true;
+      }
+      this.#releaseFile();
     }
   }
 
   /** Releases the file without writing anything further (the handle was superseded). */
   abandon(error: WalError): void {
+    if (this.#abandoned) return;
+    this.#abandoned = true;
     this.refuse(error);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    // A sync in flight, or a close() under way, releases the file when it is done with it.
     if (this.#syncing) {
       this.#closeAfterSync = true;
       return;
     }
+    if (!this.#closing) this.#releaseFile();
+  }
+
+  /** Closes the active segment's file once; errors are dropped (the handle is going, the disk keeps its state). */
+  #releaseFile(): void {
+    if (this.#fileReleased) return;
+    this.#fileReleased = true;
     try {
       this.#file.close();
     } catch {
-      // The handle is being dropped; the new owner recovers from what is on disk.
+      // The handle is being dropped; the next owner recovers from what is on disk.
     }
   }
 }
