@@ -173,7 +173,7 @@ async function run(): Promise<void> {
       code = e.code;
     } else {
       const message = e instanceof WalError ? e.message : e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-      writeSync(2, `wal: ${message}\n`);
+      writeSync(2, `${message.startsWith("wal: ") ? "" : "wal: "}${message}\n`);
       code = EXIT.error;
     }
   }
