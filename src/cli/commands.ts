@@ -11,7 +11,8 @@ import type { DamageFound } from "../readonly.ts";
 import type { RecoveryAction } from "../recovery.ts";
 import { listSegments } from "../segment.ts";
 import { writeSync } from "node:fs";
-import { EXIT, LineWriter, Progress } from "./output.ts";
+import { EXIT, Progress } from "./output.ts";
+import type { LineWriter } from "./output.ts";
 import { jsonLine, tableHeader, tableRow } from "./render.ts";
 
 /** Opens the log read-only, with a progress bar on a terminal when the scan takes over a second. */
