@@ -16,6 +16,8 @@
 
 export { WriteAheadLog } from "./src/wal.ts";
 export type { BatchOperation, ReadOptions } from "./src/wal.ts";
+export { ReadOnlyLog } from "./src/readonly.ts";
+export type { DamageFound, ReadOnlyOptions } from "./src/readonly.ts";
 export type { WalRecord } from "./src/reader.ts";
 export type { IoMode, SyncMode, WalOptions } from "./src/options.ts";
 export type { RecoveryAction, RecoveryReport } from "./src/recovery.ts";

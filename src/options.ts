@@ -37,7 +37,11 @@ export type IoMode = "auto" | "async" | "inline";
 export interface WalOptions {
   /** When appends resolve; see {@link SyncMode}. Default `"sync"`. */
   syncMode?: SyncMode;
-  /** Size in bytes past which a new segment starts. Default 64 MiB; at least 4096. */
+  /**
+   * Size in bytes past which a new segment starts. Default 64 MiB; at least 64 (a segment header and the
+   * smallest record). A bound, not a size: a unit (a record, or a batch with its COMMIT) larger than it gets a
+   * segment of its own, so small values (such as 100) make a segment per record.
+   */
   maxFileSize?: number;
   /** `"batch"` mode: fdatasync after this many records. Default 1000. */
   batchSyncCount?: number;
@@ -78,8 +82,12 @@ export interface ResolvedOptions {
 
 /** Default segment size bound: 64 MiB. */
 export const DEFAULT_MAX_FILE_SIZE = 64 * 1024 * 1024;
-/** Smallest allowed `maxFileSize`. */
-export const MIN_MAX_FILE_SIZE = 4096;
+/**
+ * Smallest allowed `maxFileSize`: a segment's header plus the smallest record's header (a COMMIT or CHECKPOINT
+ * has no payload). Every smaller bound would mean the same as this one (every record in a segment of its own),
+ * so it is refused as a likely mistake (a size meant in KiB or MiB) rather than silently accepted.
+ */
+export const MIN_MAX_FILE_SIZE = SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE;
 
 /** The longest delay timers honour (2^31 - 1 ms, about 24.8 days); longer ones fire at once on every runtime. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -137,6 +145,3 @@ export function resolveOptions(options: WalOptions | undefined): ResolvedOptions
     io: oneOf("io", o.io, ["auto", "async", "inline"] as const),
   };
 }
-
-// Keep the minimum meaningful: a header plus at least one small record.
-if (MIN_MAX_FILE_SIZE < SEGMENT_HEADER_SIZE + RECORD_HEADER_SIZE) throw new Error("MIN_MAX_FILE_SIZE too small");

@@ -99,7 +99,9 @@ export interface RecoveredLog {
   report: RecoveryReport;
 }
 
-interface Damage {
+/** Damage a scan found: where, why, and what open cuts for it. */
+export interface Damage {
+  /** Index of the segment in the list scanned. */
   index: number;
   /** Offset the segment is cut back to; 0 means the whole file leaves the log. */
   cut: number;
@@ -169,59 +171,16 @@ export function recoverLog(
   }
   refuseNewerVersions(fs, segments);
 
-  const last = segments.length - 1;
   // One read chunk for the whole open, as large as the largest segment read, at most 4 MiB.
   const chunk = new ReadBuffer(4096);
-  let damage: Damage | null = null;
-  let lastSeq: number | null = segments[0].firstSeq - 1;
-  let lastEnd = SEGMENT_HEADER_SIZE;
-  let lastVersion = FORMAT_VERSION;
-  const zeroTails: { index: number; end: number; zeros: number }[] = [];
-  for (let i = 0; i <= last && damage === null; i++) {
-    const seg = segments[i];
-    const scanFully = options.verify === "full" || i === last;
-    const file = fs.openRead(seg.path);
-    try {
-      const header = checkHeader(file, seg);
-      if (typeof header === "string") {
-        damage = {
-          index: i,
-          cut: 0,
-          location: { offset: 0, seq: lastSeq === null ? seg.firstSeq : lastSeq + 1, reason: header },
-          tail: false,
-          droppedMembers: 0,
-        };
-        break;
-      }
-      if (lastSeq !== null && i > 0 && seg.firstSeq !== lastSeq + 1) {
-        const what = seg.firstSeq > lastSeq + 1 ? "a gap (missing segment or records)" : "seqs repeated";
-        damage = {
-          index: i,
-          cut: 0,
-          location: { offset: 0, seq: lastSeq + 1, reason: `segment starts at seq ${seg.firstSeq}: ${what}` },
-          tail: false,
-          droppedMembers: 0,
-        };
-        break;
-      }
-      lastVersion = header;
-      if (!scanFully) {
-        lastSeq = null;
-        continue;
-      }
-      const result = scan(file, seg.firstSeq, chunk, header);
-      report.segmentsVerified++;
-      report.bytesVerified += result.size;
-      lastSeq = result.lastSeq;
-      lastEnd = result.end;
-      if (result.zeros > 0) zeroTails.push({ index: i, end: result.end, zeros: result.zeros });
-      if (result.damage !== null) {
-        damage = { index: i, ...result.damage, tail: i === last && !result.proven };
-      }
-    } finally {
-      file.close();
-    }
-  }
+  const found = scanLog(fs, segments, options.verify, chunk);
+  report.segmentsVerified = found.segmentsVerified;
+  report.bytesVerified = found.bytesVerified;
+  const damage = found.damage;
+  const zeroTails = found.zeroTails;
+  let lastSeq = found.lastSeq;
+  let lastEnd = found.lastEnd;
+  let lastVersion = found.lastVersion;
 
   const originalFirstSeq = segments[0].firstSeq;
   if (damage !== null && options.recovery === "strict" && !damage.tail) {
@@ -266,6 +225,156 @@ export function recoverLog(
   return { segments, nextSeq, activeEnd: lastEnd, report };
 }
 
+/** Where a scan of the whole log stopped, and what it found on the way. */
+export interface LogScan {
+  /** The first damage found (none is looked for after it), or null. */
+  damage: Damage | null;
+  /** Seq of the last record of the last complete unit read; null when `verify: "tail"` skipped the newest read. */
+  lastSeq: number | null;
+  /** Where the last complete unit of the last segment read ends. */
+  lastEnd: number;
+  /** Format version of the last segment whose header was read. */
+  lastVersion: number;
+  /** Segments that end in zeros after their last complete unit. */
+  zeroTails: { index: number; end: number; zeros: number }[];
+  /** Segments whose records were read. */
+  segmentsVerified: number;
+  /** Bytes read to verify them. */
+  bytesVerified: number;
+}
+
+/**
+ * Reads the log's segments (every record, or with `verify: "tail"` only the newest segment's) up to the first
+ * damage, and says where the valid log ends. Reads only: `open` repairs from its result, `openReadOnly`
+ * reports it. `onSegment` is told the size of each segment read, as it is done.
+ */
+export function scanLog(
+  fs: WalFileSystem,
+  segments: readonly SegmentInfo[],
+  verify: "full" | "tail",
+  chunk: ReadBuffer,
+  onSegment?: (bytes: number) => void,
+): LogScan {
+  const last = segments.length - 1;
+  let damage: Damage | null = null;
+  let lastSeq: number | null = segments[0].firstSeq - 1;
+  let lastEnd = SEGMENT_HEADER_SIZE;
+  let lastVersion = FORMAT_VERSION;
+  let segmentsVerified = 0;
+  let bytesVerified = 0;
+  const zeroTails: { index: number; end: number; zeros: number }[] = [];
+  for (let i = 0; i <= last && damage === null; i++) {
+    const seg = segments[i];
+    const scanFully = verify === "full" || i === last;
+    const file = fs.openRead(seg.path);
+    try {
+      const header = checkHeader(file, seg);
+      if (typeof header === "string") {
+        damage = {
+          index: i,
+          cut: 0,
+          location: { offset: 0, seq: lastSeq === null ? seg.firstSeq : lastSeq + 1, reason: header },
+          tail: false,
+          droppedMembers: 0,
+        };
+        break;
+      }
+      if (lastSeq !== null && i > 0 && seg.firstSeq !== lastSeq + 1) {
+        const what = seg.firstSeq > lastSeq + 1 ? "a gap (missing segment or records)" : "seqs repeated";
+        damage = {
+          index: i,
+          cut: 0,
+          location: { offset: 0, seq: lastSeq + 1, reason: `segment starts at seq ${seg.firstSeq}: ${what}` },
+          tail: false,
+          droppedMembers: 0,
+        };
+        break;
+      }
+      lastVersion = header;
+      if (!scanFully) {
+        lastSeq = null;
+        continue;
+      }
+      const result = scan(file, seg.firstSeq, chunk, header);
+      segmentsVerified++;
+      bytesVerified += result.size;
+      onSegment?.(result.size);
+      lastSeq = result.lastSeq;
+      lastEnd = result.end;
+      if (result.zeros > 0) zeroTails.push({ index: i, end: result.end, zeros: result.zeros });
+      if (result.damage !== null) {
+        damage = { index: i, ...result.damage, tail: i === last && !result.proven };
+      }
+    } finally {
+      file.close();
+    }
+  }
+  return { damage, lastSeq, lastEnd, lastVersion, zeroTails, segmentsVerified, bytesVerified };
+}
+
+/**
+ * What `open` with `recovery: "repair"` would do about what a scan found, without doing it: the actions it
+ * would report (no quarantine file is named: none exists). Reads only (to count a quarantined segment's records).
+ */
+export function plannedRepair(fs: WalFileSystem, segments: readonly SegmentInfo[], found: LogScan): RecoveryAction[] {
+  const actions: RecoveryAction[] = [];
+  const damage = found.damage;
+  if (damage !== null) {
+    const seg = segments[damage.index];
+    const why = `${damage.location.reason} at offset ${damage.location.offset} (expected seq ${damage.location.seq})`;
+    if (damage.cut === 0) {
+      actions.push(segmentAction(fs, seg, why));
+    } else {
+      const file = fs.openRead(seg.path);
+      let size: number;
+      try {
+        size = file.size();
+      } finally {
+        file.close();
+      }
+      if (size > damage.cut) {
+        actions.push({
+          action: damage.tail ? "cut-tail" : "cut-damage",
+          file: seg.path,
+          offset: damage.cut,
+          bytes: size - damage.cut,
+          recordsDropped: damage.droppedMembers,
+          reason: why,
+        });
+      }
+    }
+    for (let j = damage.index + 1; j < segments.length; j++) {
+      actions.push(segmentAction(fs, segments[j], `follows damage in ${seg.name}: ${why}`));
+    }
+  }
+  for (const z of found.zeroTails) {
+    actions.push({
+      action: "cut-zeros",
+      file: segments[z.index].path,
+      offset: z.end,
+      bytes: z.zeros,
+      recordsDropped: 0,
+      reason: "zeros after the last record: the writer's preallocated space, or writes that never reached the disk",
+    });
+  }
+  return actions;
+}
+
+/** The action that moves a whole segment out of the log, with its size and records counted. */
+function segmentAction(fs: WalFileSystem, seg: SegmentInfo, reason: string): RecoveryAction {
+  let size = 0;
+  let records = 0;
+  const file = fs.openRead(seg.path);
+  try {
+    size = file.size();
+    const scanner = new SegmentScanner(file, seg.firstSeq, size);
+    while (scanner.next()) records++;
+  } finally {
+    file.close();
+  }
+  return { action: "quarantined-segment", file: seg.path, offset: 0, bytes: size, recordsDropped: records, reason };
+}
+
 /**
  * The newest segment is of an older version: the writer appends only the current one, so a new segment starts
  * at `nextSeq` (replacing the old one when it holds no record). The old one is made durable first, as rotation
@@ -301,7 +410,7 @@ function isLogFile(name: string): boolean {
 }
 
 /** The temporary files the log makes (see `writeFileDurably`): a segment's name or `TRUNCATE`, plus `.tmp`. */
-function isOwnTempName(name: string): boolean {
+export function isOwnTempName(name: string): boolean {
   if (!name.endsWith(TEMP_SUFFIX)) return false;
   const base = name.slice(0, -TEMP_SUFFIX.length);
   return base === TRUNCATE_FILE || parseSegmentName(base) !== null;
@@ -360,7 +469,7 @@ function isDirectoryError(e: unknown): boolean {
 }
 
 /** Refuses a segment of a newer format version, in every mode: repairing it would destroy a newer writer's log. */
-function refuseNewerVersions(fs: WalFileSystem, segments: SegmentInfo[]): void {
+export function refuseNewerVersions(fs: WalFileSystem, segments: SegmentInfo[]): void {
   for (const seg of segments) {
     const file = fs.openRead(seg.path);
     try {

@@ -22,6 +22,8 @@ import type { DirectoryLock } from "./lock.ts";
 import { resolveOptions } from "./options.ts";
 import type { ResolvedOptions, SyncMode, WalOptions } from "./options.ts";
 import { LogCursor } from "./cursor.ts";
+import { ReadOnlyLog } from "./readonly.ts";
+import type { ReadOnlyOptions } from "./readonly.ts";
 import type { WalRecord } from "./reader.ts";
 import { checkLogDirectory, recoverLog } from "./recovery.ts";
 import { lowestToCome, OpenStreams } from "./streams.ts";
@@ -138,6 +140,33 @@ export class WriteAheadLog {
       throw new WalError(`opening the log in ${dir} failed (${e instanceof Error ? e.message : e})`, { cause: e });
     }
     return wal;
+  }
+
+  /**
+   * Opens the log in `dir` for reading only, beside a writer in this or another process: it verifies every
+   * record and reads up to the last complete one, and never writes, repairs, creates anything or takes the
+   * directory lock (on Deno it needs only `--allow-read`). The handle has the read calls (`replay`,
+   * `replayStream`, `iterate`, `currentSeqNum`, `close`), `recovery` (what `open` would do; nothing is done),
+   * `damage` (where the valid log ends because of damage, or null), and `refresh()` to see later appends.
+   *
+   * @throws WalFormatError when `dir` is missing, not a directory, not a log, or of a newer format version.
+   * @throws WalInvalidArgumentError for a bad `dir` or option.
+   * @example
+   * ```ts
+   * import { WriteAheadLog } from "@wal/wal";
+   * const dir = await Deno.makeTempDir();
+   * const wal = await WriteAheadLog.open(dir);
+   * await wal.append("PUT", "user:1", "alice");
+   * const reader = await WriteAheadLog.openReadOnly(dir);
+   * console.log(reader.currentSeqNum(), (await reader.replay()).length); // 1 1
+   * await wal.append("PUT", "user:2", "bob");
+   * await reader.refresh(); // 2
+   * await reader.close();
+   * await wal.close();
+   * ```
+   */
+  static openReadOnly(dir: string, options?: ReadOnlyOptions): Promise<ReadOnlyLog> {
+    return ReadOnlyLog.open(dir, options);
   }
 
   #supersede(): void {

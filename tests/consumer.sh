@@ -93,6 +93,19 @@ check "deno $deno_version through node_modules, --allow-read --allow-write only"
   "$BIN/deno" run --quiet --allow-read --allow-write use.mjs "deno esm" -
 check "deno $deno_version through node_modules, with --allow-run --allow-env to start the lock probe" \
   "$BIN/deno" run --quiet --allow-read --allow-write --allow-run="$NODE24" --allow-env use.mjs "deno esm" "$NODE24"
+# The `wal` command line as installed from the tarball (its shebang finds `node` on PATH: Node 24 here).
+NODE24_DIR=$(dirname "$NODE24")
+check "installed ./node_modules/.bin/wal --help" \
+  env PATH="$NODE24_DIR:$PATH" bash -c './node_modules/.bin/wal --help | grep -q "wal verify DIR"'
+"$NODE24" --input-type=module -e '
+  import { WriteAheadLog } from "@wal/wal";
+  const wal = await WriteAheadLog.open("cli-log", { maxFileSize: 100 });
+  await wal.append("PUT", "k", "v");
+  await wal.appendBatch([["PUT", "a", "1"], ["DELETE", "b"]]);
+  await wal.close();' >/dev/null 2>&1 || true
+check "installed wal verify on a log (exit 0) and wal dump --json" env PATH="$NODE24_DIR:$PATH" bash -c \
+  './node_modules/.bin/wal verify cli-log | grep -q "^ok: 2 segments" &&
+   ./node_modules/.bin/wal dump cli-log --json | head -1 | grep -qx "{\"seq\":1,\"op\":\"PUT\",\"key\":\"k\",\"value\":\"v\",\"encoding\":\"utf8\"}"'
 # The README's usage example, as written, run with the commands the README gives.
 awk '/^## Usage/{u=1} u&&/^```ts/{b=1;next} b&&/^```/{exit} b' "$ROOT/README.md" >example.ts
 deno_flags=$({ grep -oE 'deno run (--allow-[a-z]+ )*example\.ts' "$ROOT/README.md" || true; } | head -1 |

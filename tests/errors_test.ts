@@ -95,7 +95,7 @@ test("bad options and directory are rejected with the option named", async () =>
   await withTempDir(async (dir) => {
     const cases: [unknown, string][] = [
       [{ syncMode: "fast" }, "options.syncMode"],
-      [{ maxFileSize: 100 }, "options.maxFileSize"],
+      [{ maxFileSize: 63 }, "options.maxFileSize"],
       [{ maxFileSize: 1.5e4 + 0.5 }, "options.maxFileSize"],
       [{ batchSyncCount: 0 }, "options.batchSyncCount"],
       [{ verify: "some" }, "options.verify"],

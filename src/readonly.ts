@@ -1,0 +1,447 @@
+/**
+ * A read-only handle on a log: it reads what `open` would find, and never writes, never repairs and never takes
+ * the directory lock, so it works beside a live writer in another process (and on Deno with `--allow-read`
+ * only).
+ *
+ * It sees the log as `open` with `recovery: "repair"` would leave it: the longest valid gapless prefix, up to the
+ * last complete unit (a standalone record, a COMMIT with its batch, a CHECKPOINT). What a live writer is still
+ * writing, a batch without its COMMIT, a torn tail and damage are not read; `recovery` lists what `open` would do
+ * about them, and `damage` says where the valid log ends when something there is damage rather than the end.
+ *
+ * A live writer can be mid-write where the scan ends: a stop in the newest segment is read again after a short
+ * pause, and is reported only if it stays where it was.
+ *
+ * @module
+ */
+
+import { WalClosedError, WalCorruptionError, WalError, WalFormatError, WalInvalidArgumentError, WalReadError } from "./errors.ts";
+import type { CorruptionLocation } from "./errors.ts";
+import { decodeTruncateFile, SEGMENT_HEADER_SIZE } from "./format.ts";
+import { defaultFileSystem } from "./io/default.ts";
+import type { WalFileSystem } from "./io/types.ts";
+import { errorCode } from "./io/types.ts";
+import { LogCursor } from "./cursor.ts";
+import { ReadBuffer, SegmentScanner } from "./reader.ts";
+import type { WalRecord } from "./reader.ts";
+import { checkLogDirectory, isOwnTempName, plannedRepair, refuseNewerVersions, scanLog } from "./recovery.ts";
+import type { LogScan, RecoveryAction, RecoveryReport } from "./recovery.ts";
+import { listSegments } from "./segment.ts";
+import type { SegmentInfo } from "./segment.ts";
+import { TRUNCATE_FILE } from "./truncate.ts";
+import { checkReadOptions } from "./validate.ts";
+
+/** Options of {@link ReadOnlyLog.open} (and `WriteAheadLog.openReadOnly`). Every field is optional. */
+export interface ReadOnlyOptions {
+  /** The file system to use; default: the runtime's own. Only its read calls are used. */
+  fs?: WalFileSystem;
+  /**
+   * Told the bytes read so far and the log's total size after each segment the opening scan reads (for a
+   * progress display).
+   */
+  onProgress?: (bytesRead: number, bytesTotal: number) => void;
+}
+
+/** Where the valid log ends because of damage, as found by a read-only open. */
+export interface DamageFound extends CorruptionLocation {
+  /**
+   * True for a torn tail (what a crash leaves in the newest segment, cut by `open` in every mode); false for
+   * damage a crash cannot explain (`open` with `recovery: "strict"` refuses it).
+   */
+  tail: boolean;
+}
+
+/** How long to wait before reading a stop in the newest segment again (a live writer's write in flight). */
+const RECHECK_MS = 25;
+/** How many times a stop that keeps moving is read again before the last one is reported. */
+const RECHECKS = 8;
+const STREAM_CHUNK = 128;
+const STREAM_STEP_BYTES = 4 * 1024 * 1024;
+
+interface View {
+  segments: SegmentInfo[];
+  /** Where the last complete unit of the last segment ends. */
+  activeEnd: number;
+  lastSeq: number;
+  /** Records up to this seq belong to a truncate still pending: they are not read. */
+  floor: number;
+}
+
+/**
+ * A log opened for reading only: see {@link WriteAheadLog.openReadOnly}. It reads the log as it was when opened
+ * (or last refreshed): call {@link ReadOnlyLog.refresh} to see what a live writer appended since.
+ *
+ * @example
+ * ```ts
+ * import { WriteAheadLog } from "@wal/wal";
+ * const dir = await Deno.makeTempDir();
+ * const writer = await WriteAheadLog.open(dir);
+ * await writer.append("PUT", "k", "v");
+ * const reader = await WriteAheadLog.openReadOnly(dir); // beside the writer: no lock taken
+ * console.log(reader.currentSeqNum(), reader.damage);    // 1 null
+ * for await (const r of reader.iterate()) console.log(r.seqNum, r.opType, r.key, r.value);
+ * await reader.close();
+ * await writer.close();
+ * ```
+ */
+export class ReadOnlyLog {
+  /** The log's directory, as given to `openReadOnly`. */
+  readonly dir: string;
+  /**
+   * What `open` would do to the log as it was found (nothing was done): `clean` is true when it would do
+   * nothing. Zeros after the newest record are listed as `cut-zeros`: a live writer preallocates them.
+   */
+  readonly recovery: RecoveryReport;
+  /** Where the valid log ends because of damage (a torn tail included), or null when it ends cleanly. */
+  readonly damage: DamageFound | null;
+
+  #fs: WalFileSystem;
+  #path: string;
+  #view: View;
+  #closed = false;
+  #cursors = new Set<LogCursor>();
+
+  /** @ignore Internal: handles come from {@link WriteAheadLog.openReadOnly}. */
+  private constructor(dir: string, path: string, fs: WalFileSystem, view: View, report: RecoveryReport, damage: DamageFound | null) {
+    this.dir = dir;
+    this.#path = path;
+    this.#fs = fs;
+    this.#view = view;
+    this.recovery = report;
+    this.damage = damage;
+  }
+
+  /**
+   * Opens the log in `dir` for reading: verifies every record of every segment, changes nothing.
+   *
+   * @throws WalFormatError when `dir` is missing, not a directory, not a log, or of a newer format version.
+   * @throws WalInvalidArgumentError for a bad `dir` or option.
+   * @throws WalReadError when reading fails.
+   */
+  static async open(dir: string, options?: ReadOnlyOptions): Promise<ReadOnlyLog> {
+    if (typeof dir !== "string" || dir.length === 0) throw new WalInvalidArgumentError("dir", "must be a non-empty string");
+    if (dir.includes("\0")) throw new WalInvalidArgumentError("dir", "must not contain NUL characters");
+    if (options !== undefined && (typeof options !== "object" || options === null)) {
+      throw new WalInvalidArgumentError("options", "must be an object or undefined");
+    }
+    if (options?.onProgress !== undefined && typeof options.onProgress !== "function") {
+      throw new WalInvalidArgumentError("options.onProgress", "must be a function");
+    }
+    const fs = options?.fs ?? await defaultFileSystem();
+    try {
+      const path = realDirectory(fs, dir);
+      checkLogDirectory(fs, path);
+      let attempt = 0;
+      for (;;) {
+        try {
+          return await ReadOnlyLog.#scan(dir, path, fs, options?.onProgress);
+        } catch (e) {
+          // A live writer's truncate or rotation removed or renamed a file between the listing and the read.
+          if (errorCode(e) !== "ENOENT" || ++attempt > 3) throw e;
+        }
+      }
+    } catch (e) {
+      if (e instanceof WalError) throw e;
+      throw new WalReadError(e);
+    }
+  }
+
+  static async #scan(dir: string, path: string, fs: WalFileSystem, onProgress?: ReadOnlyOptions["onProgress"]): Promise<ReadOnlyLog> {
+    const actions: RecoveryAction[] = [];
+    for (const name of fs.list(path)) {
+      if (!isOwnTempName(name)) continue;
+      actions.push({
+        action: "removed-temp-file",
+        file: fs.join(path, name),
+        offset: 0,
+        bytes: 0,
+        recordsDropped: 0,
+        reason: "left by an interrupted rotation or truncate (or one in progress)",
+      });
+    }
+    const all = listSegments(fs, path);
+    const { segments, floor, pending } = pendingTruncateView(fs, path, all);
+    if (pending !== null) {
+      actions.push({
+        action: "finished-truncate",
+        file: fs.join(path, TRUNCATE_FILE),
+        offset: 0,
+        bytes: 0,
+        recordsDropped: 0,
+        reason: `a truncate up to seq ${pending} is pending (interrupted, or in progress); records up to it are not read`,
+      });
+    }
+    if (segments.length === 0) {
+      const report = { clean: actions.length === 0, actions, segmentsVerified: 0, bytesVerified: 0 };
+      return new ReadOnlyLog(dir, path, fs, { segments: [], activeEnd: SEGMENT_HEADER_SIZE, lastSeq: floor, floor }, report, null);
+    }
+    refuseNewerVersions(fs, segments);
+    let total = 0;
+    if (onProgress !== undefined) {
+      for (const seg of segments) total += sizeOf(fs, seg.path);
+    }
+    let done = 0;
+    const chunk = new ReadBuffer(4096);
+    let found = scanLog(fs, segments, "full", chunk, (bytes) => {
+      done += bytes;
+      onProgress?.(done, Math.max(total, done));
+    });
+    // A stop in the newest segment may be a live writer's write in flight: read that segment again after a
+    // pause, until the stop stays where it was (then it is real) or the segment reads clean.
+    for (let i = 0; i < RECHECKS && found.damage !== null && found.damage.index === segments.length - 1; i++) {
+      const before = found.damage;
+      await new Promise((resolve) => setTimeout(resolve, RECHECK_MS));
+      const again = scanLog(fs, segments.slice(before.index), "full", chunk);
+      const shifted: LogScan = {
+        ...again,
+        damage: again.damage === null ? null : { ...again.damage, index: again.damage.index + before.index },
+        zeroTails: [
+          ...found.zeroTails.filter((z) => z.index < before.index),
+          ...again.zeroTails.map((z) => ({ ...z, index: z.index + before.index })),
+        ],
+        segmentsVerified: found.segmentsVerified,
+        bytesVerified: found.bytesVerified,
+      };
+      const same = shifted.damage !== null && shifted.damage.location.offset === before.location.offset &&
+        shifted.damage.location.reason === before.location.reason;
+      found = shifted;
+      if (same) break;
+    }
+    actions.push(...plannedRepair(fs, segments, found));
+    const d = found.damage;
+    const keep = d === null ? segments.length : d.cut === 0 ? d.index : d.index + 1;
+    const kept = segments.slice(0, keep);
+    let lastSeq: number;
+    let activeEnd: number;
+    if (keep === 0) {
+      lastSeq = Math.max(floor, segments[0].firstSeq - 1);
+      activeEnd = SEGMENT_HEADER_SIZE;
+    } else if (d !== null && d.cut > 0) {
+      // The damaged segment is the last one kept: it ends where its last complete unit does.
+      lastSeq = found.lastSeq ?? kept[keep - 1].firstSeq - 1;
+      activeEnd = d.cut;
+    } else if (d !== null) {
+      // The segment after the last kept one is unusable: the last kept one was read to its end.
+      const last = kept[keep - 1];
+      const end = endOf(fs, last, chunk);
+      lastSeq = end.lastSeq;
+      activeEnd = end.end;
+    } else {
+      lastSeq = found.lastSeq ?? kept[keep - 1].firstSeq - 1;
+      activeEnd = found.lastEnd;
+    }
+    const damage: DamageFound | null = d === null
+      ? null
+      : { file: segments[d.index].path, ...d.location, tail: d.tail };
+    const report: RecoveryReport = {
+      clean: actions.length === 0,
+      actions,
+      segmentsVerified: found.segmentsVerified,
+      bytesVerified: found.bytesVerified,
+    };
+    return new ReadOnlyLog(dir, path, fs, { segments: kept, activeEnd, lastSeq: Math.max(lastSeq, floor), floor }, report, damage);
+  }
+
+  /** The seq of the last complete record this handle reads (0 for an empty log). */
+  currentSeqNum(): number {
+    return this.#view.lastSeq;
+  }
+
+  /**
+   * Reads what a live writer appended since the handle was opened or last refreshed: from the end of the newest
+   * segment read on, and any segment after it. Damage is not reported here (a stop is read as the end for now);
+   * a new read-only open reports it. Resolves to the new {@link ReadOnlyLog.currentSeqNum}.
+   */
+  async refresh(): Promise<number> {
+    if (this.#closed) throw new WalClosedError("this read-only handle is closed");
+    try {
+      this.#view = refreshView(this.#fs, this.#path, this.#view);
+    } catch (e) {
+      if (e instanceof WalError) throw e;
+      throw new WalReadError(e);
+    }
+    return this.#view.lastSeq;
+  }
+
+  /** The committed data records, as `WriteAheadLog.replay` returns them, in one array. */
+  async replay(options?: { afterSeq?: number }): Promise<WalRecord[]> {
+    const out: WalRecord[] = [];
+    for await (const record of this.replayStream(options)) out.push(record);
+    return out;
+  }
+
+  /** The committed data records, streamed with bounded memory, as `WriteAheadLog.replayStream` yields them. */
+  replayStream(options?: { afterSeq?: number }): AsyncGenerator<WalRecord, void, undefined> {
+    return this.#stream(options, true);
+  }
+
+  /** Every record as stored, COMMIT and CHECKPOINT records included, as `WriteAheadLog.iterate` yields them. */
+  iterate(options?: { afterSeq?: number }): AsyncGenerator<WalRecord, void, undefined> {
+    return this.#stream(options, false);
+  }
+
+  async *#stream(options: { afterSeq?: number } | undefined, committedOnly: boolean): AsyncGenerator<WalRecord, void, undefined> {
+    if (this.#closed) throw new WalClosedError("this read-only handle is closed");
+    const view = this.#view;
+    const afterSeq = Math.max(checkReadOptions(options), view.floor);
+    if (view.segments.length === 0 || afterSeq >= view.lastSeq) return;
+    const cursor = new LogCursor(this.#fs, view.segments, view.activeEnd, afterSeq, committedOnly);
+    this.#cursors.add(cursor);
+    const chunk: WalRecord[] = [];
+    try {
+      for (let more = true; more;) {
+        chunk.length = 0;
+        try {
+          more = cursor.fill(chunk, STREAM_CHUNK, STREAM_STEP_BYTES);
+        } catch (e) {
+          if (e instanceof WalCorruptionError) throw e;
+          if (errorCode(e) === "ENOENT") {
+            throw new WalReadError(new Error(`a segment was removed while it was to be read (a truncate by the writer): ${e}`));
+          }
+          throw e instanceof WalError ? e : new WalReadError(e);
+        }
+        for (const record of chunk) {
+          if (this.#closed) throw new WalClosedError("the read-only handle was closed while this stream was open");
+          yield record;
+        }
+      }
+    } finally {
+      this.#cursors.delete(cursor);
+      cursor.close();
+    }
+  }
+
+  /** Releases the files of any stream still open. Closing twice is a no-op. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const cursor of this.#cursors) cursor.close();
+    this.#cursors.clear();
+  }
+
+  /** Closes the handle: `await using log = await WriteAheadLog.openReadOnly(dir)` closes it when the scope ends. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** The directory's real path, without creating anything. */
+function realDirectory(fs: WalFileSystem, dir: string): string {
+  let path: string;
+  try {
+    path = fs.realPath(dir);
+  } catch (e) {
+    const code = errorCode(e);
+    if (code === "ENOENT" || (e instanceof Error && e.name === "NotFound")) throw new WalFormatError(dir, "no such directory");
+    if (code === "ENOTDIR") throw new WalFormatError(dir, "it is not a directory");
+    throw e;
+  }
+  if (fs.fileKind !== undefined && fs.fileKind(path) !== "directory") throw new WalFormatError(dir, "it is not a directory");
+  return path;
+}
+
+/**
+ * The segments as a pending truncate up to `upTo` leaves them once finished (see `truncate.ts`), without
+ * finishing it: when a segment starts at upTo + 1 the older ones are gone; otherwise the reads start in the one
+ * that holds upTo + 1 and skip what precedes it.
+ */
+function pendingTruncateView(
+  fs: WalFileSystem,
+  dir: string,
+  all: SegmentInfo[],
+): { segments: SegmentInfo[]; floor: number; pending: number | null } {
+  const path = fs.join(dir, TRUNCATE_FILE);
+  if (!fs.exists(path)) return { segments: all, floor: 0, pending: null };
+  let upTo: number | null;
+  try {
+    upTo = decodeTruncateFile(fs.readFile(path));
+  } catch (e) {
+    // The writer removed it between the two calls: its truncate is done.
+    if (errorCode(e) === "ENOENT") return { segments: all, floor: 0, pending: null };
+    throw e;
+  }
+  if (upTo === null) return { segments: all, floor: 0, pending: null };
+  const target = upTo + 1;
+  let from = 0;
+  if (all.some((s) => s.firstSeq === target)) {
+    from = all.findIndex((s) => s.firstSeq === target);
+  } else {
+    for (let i = 0; i < all.length; i++) if (all[i].firstSeq < target) from = i;
+  }
+  return { segments: all.slice(from), floor: upTo, pending: upTo };
+}
+
+function sizeOf(fs: WalFileSystem, path: string): number {
+  const file = fs.openRead(path);
+  try {
+    return file.size();
+  } finally {
+    file.close();
+  }
+}
+
+/** Where the last complete unit of a segment ends (reading it from its header). */
+function endOf(fs: WalFileSystem, seg: SegmentInfo, chunk: ReadBuffer): { lastSeq: number; end: number } {
+  const file = fs.openRead(seg.path);
+  try {
+    const scanner = new SegmentScanner(file, seg.firstSeq, file.size(), undefined, chunk);
+    scanner.verifyToEnd();
+    return { lastSeq: scanner.unitSeq, end: scanner.unitEnd };
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * The view after what was appended since `old`: the newest segment read on from its known end, then the
+ * segments after it. A view whose newest segment is gone (a truncate) is rebuilt from a fresh listing.
+ */
+function refreshView(fs: WalFileSystem, dir: string, old: View): View {
+  // List first: a segment that exists now was complete before the next one (seen later) was created.
+  const { segments: listed, floor } = pendingTruncateView(fs, dir, listSegments(fs, dir));
+  const chunk = new ReadBuffer(4096);
+  if (listed.length === 0) return { segments: [], activeEnd: SEGMENT_HEADER_SIZE, lastSeq: Math.max(old.lastSeq, floor), floor };
+  const newest = old.segments[old.segments.length - 1];
+  const at = newest === undefined ? -1 : listed.findIndex((s) => s.name === newest.name);
+  let segments: SegmentInfo[];
+  let lastSeq: number;
+  let activeEnd: number;
+  let next: number;
+  if (at < 0) {
+    // Nothing known, or the newest known segment is gone: start from the first segment listed.
+    segments = [];
+    lastSeq = listed[0].firstSeq - 1;
+    activeEnd = SEGMENT_HEADER_SIZE;
+    next = 0;
+  } else {
+    segments = listed.slice(0, at + 1);
+    const file = fs.openRead(newest.path);
+    try {
+      const scanner = new SegmentScanner(file, old.lastSeq + 1, file.size(), old.activeEnd, chunk);
+      scanner.verifyToEnd();
+      lastSeq = scanner.unitSeq;
+      activeEnd = scanner.unitEnd;
+      // Stopped before the end of the segment: nothing after it is read yet.
+      if (scanner.stop !== null) return { segments, activeEnd, lastSeq: Math.max(lastSeq, floor), floor };
+    } finally {
+      file.close();
+    }
+    next = at + 1;
+  }
+  for (; next < listed.length; next++) {
+    const seg = listed[next];
+    if (segments.length > 0 && seg.firstSeq !== lastSeq + 1) break;
+    const file = fs.openRead(seg.path);
+    try {
+      const scanner = new SegmentScanner(file, seg.firstSeq, file.size(), undefined, chunk);
+      scanner.verifyToEnd();
+      segments.push(seg);
+      lastSeq = scanner.unitSeq;
+      activeEnd = scanner.unitEnd;
+      if (scanner.stop !== null) break;
+    } finally {
+      file.close();
+    }
+  }
+  if (segments.length === 0) return { segments: [], activeEnd: SEGMENT_HEADER_SIZE, lastSeq: Math.max(old.lastSeq, floor), floor };
+  return { segments, activeEnd, lastSeq: Math.max(lastSeq, floor), floor };
+}
