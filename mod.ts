@@ -15,11 +15,12 @@
  */
 
 export { WriteAheadLog } from "./src/wal.ts";
-export type { BatchOperation, ReadOptions } from "./src/wal.ts";
+export type { BatchOperation, ReadOptions, WalStats } from "./src/wal.ts";
+export type { HistogramSummary } from "./src/stats.ts";
 export { ReadOnlyLog } from "./src/readonly.ts";
 export type { DamageFound, ReadOnlyOptions } from "./src/readonly.ts";
 export type { WalRecord } from "./src/reader.ts";
-export type { IoMode, SyncMode, WalOptions } from "./src/options.ts";
+export type { IoMode, SlowSyncInfo, SyncMode, WalOptions } from "./src/options.ts";
 export type { RecoveryAction, RecoveryReport } from "./src/recovery.ts";
 export type { Value, WriterStats } from "./src/writer.ts";
 export type { OpenWriteOptions, WalFile, WalFileLock, WalFileSystem } from "./src/io/types.ts";

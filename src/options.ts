@@ -33,6 +33,14 @@ export type SyncMode = "sync" | "batch" | "none";
  */
 export type IoMode = "auto" | "async" | "inline";
 
+/** What `onSlowSync` is told about a slow fdatasync besides its time. */
+export interface SlowSyncInfo {
+  /** The last seq the fdatasync made durable. */
+  seq: number;
+  /** Records written since the previous fdatasync, which this one made durable (0 for a sync of nothing new). */
+  records: number;
+}
+
 /** Options of {@link WriteAheadLog.open}. Every field is optional. */
 export interface WalOptions {
   /** When appends resolve; see {@link SyncMode}. Default `"sync"`. */
@@ -66,6 +74,25 @@ export interface WalOptions {
   fs?: WalFileSystem;
   /** Where fdatasync runs; see {@link IoMode}. Default `"auto"`. */
   io?: IoMode;
+  /**
+   * Called after every fdatasync of a segment that took longer than `slowSyncMs`, with its time in milliseconds
+   * (for an off-thread fdatasync, `io` "auto" or "async", the time includes the hop to the thread pool and back)
+   * and what it made durable. It runs in a microtask after the write path is done with that sync; whatever it
+   * throws (or a promise it returns rejects with) is ignored, so that monitoring never fails a write.
+   *
+   * @example
+   * ```ts
+   * import { WriteAheadLog } from "@wal/wal";
+   * const wal = await WriteAheadLog.open(await Deno.makeTempDir(), {
+   *   slowSyncMs: 500,
+   *   onSlowSync: (ms, { seq, records }) => console.warn(`fdatasync took ${ms.toFixed(0)} ms (${records} records up to seq ${seq})`),
+   * });
+   * await wal.close();
+   * ```
+   */
+  onSlowSync?: (ms: number, info: SlowSyncInfo) => void;
+  /** The time in milliseconds above which an fdatasync is reported to `onSlowSync`. Default 1000 (1 s). */
+  slowSyncMs?: number;
 }
 
 /** Options with every default filled in. */
@@ -78,7 +105,12 @@ export interface ResolvedOptions {
   recovery: "repair" | "strict";
   fs: WalFileSystem | undefined;
   io: IoMode;
+  slowSyncMs: number;
+  onSlowSync: ((ms: number, info: SlowSyncInfo) => void) | undefined;
 }
+
+/** Default `slowSyncMs`: 1 s, the fdatasync time above which etcd warns. */
+export const DEFAULT_SLOW_SYNC_MS = 1000;
 
 /** Default segment size bound: 64 MiB. */
 export const DEFAULT_MAX_FILE_SIZE = 64 * 1024 * 1024;
@@ -120,6 +152,20 @@ function fileSystem(value: unknown): WalFileSystem | undefined {
   return value as WalFileSystem;
 }
 
+function nonNegative(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new WalInvalidArgumentError(`options.${name}`, "must be a finite number >= 0");
+  }
+  return value;
+}
+
+function callback<T>(name: string, value: unknown): T | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "function") throw new WalInvalidArgumentError(`options.${name}`, "must be a function");
+  return value as T;
+}
+
 function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
   if (value === undefined) return allowed[0];
   if (typeof value !== "string" || !allowed.includes(value as T)) {
@@ -143,5 +189,7 @@ export function resolveOptions(options: WalOptions | undefined): ResolvedOptions
     recovery: oneOf("recovery", o.recovery, ["repair", "strict"] as const),
     fs: fileSystem(o.fs),
     io: oneOf("io", o.io, ["auto", "async", "inline"] as const),
+    slowSyncMs: nonNegative("slowSyncMs", o.slowSyncMs, DEFAULT_SLOW_SYNC_MS),
+    onSlowSync: callback("onSlowSync", o.onSlowSync),
   };
 }

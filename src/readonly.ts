@@ -247,6 +247,30 @@ export class ReadOnlyLog {
   }
 
   /**
+   * The seq of the oldest record this handle reads, as `WriteAheadLog.firstSeqNum` answers it: `n + 1` after a
+   * `truncate(n)` (also one still pending), and `currentSeqNum() + 1` when the log holds no record (1 when fresh).
+   *
+   * @example
+   * ```ts
+   * import { WriteAheadLog } from "@wal/wal";
+   * const dir = await Deno.makeTempDir();
+   * const writer = await WriteAheadLog.open(dir);
+   * for (let i = 0; i < 3; i++) await writer.append("PUT", `k${i}`, "v");
+   * await writer.truncate(1);
+   * const reader = await WriteAheadLog.openReadOnly(dir);
+   * console.log(reader.firstSeqNum(), reader.currentSeqNum()); // 2 3
+   * await reader.close();
+   * await writer.close();
+   * ```
+   */
+  firstSeqNum(): number {
+    const view = this.#view;
+    const next = view.lastSeq + 1;
+    if (view.segments.length === 0) return next;
+    return Math.min(Math.max(view.segments[0].firstSeq, view.floor + 1), next);
+  }
+
+  /**
    * Reads what a live writer appended since the handle was opened or last refreshed: from the end of the newest
    * segment read on, and any segment after it. Damage is not reported here (a stop is read as the end for now);
    * a new read-only open reports it. Resolves to the new {@link ReadOnlyLog.currentSeqNum}.

@@ -1,7 +1,8 @@
 /**
  * The streams (`replayStream`, `iterate`) a log has open, so that `truncate` and `close` can reach them: a truncate
  * that removes records a stream has not yet yielded ends that stream, and `close` ends every stream and releases
- * its file descriptor at once, even for streams the application abandoned without calling `return()`.
+ * its file descriptor at once, even for streams the application abandoned without calling `return()`. A stream's own
+ * AbortSignal (`ReadOptions.signal`) ends that stream the same way.
  *
  * A stream's state is held strongly until it ends; an abandoned stream's generator that is garbage-collected has
  * its descriptor released by a finalizer, so it pins neither memory nor a deleted segment's disk space for the life
@@ -28,8 +29,11 @@ export interface StreamState {
   next: number;
   /** False once the cursor has read all it will read: then only `chunk` is still to come. */
   more: boolean;
-  /** Why it must end (closed, truncated), once it must; its next step throws this. */
-  ended: WalError | null;
+  /**
+   * Why it must end (closed, truncated, its signal aborted), once it must; its next step throws `reason` (boxed,
+   * since an abort reason may be any value).
+   */
+  ended: { readonly reason: unknown } | null;
 }
 
 /**
@@ -45,6 +49,11 @@ export function lowestToCome(state: StreamState): number {
   if (pending !== undefined && pending < lowest) lowest = pending;
   if (state.more) lowest = Math.min(lowest, Math.max(state.cursor.nextSeq, state.cursor.afterSeq + 1));
   return lowest;
+}
+
+/** Throws why the stream must end, once it must (a function, so that each check reads `ended` afresh). */
+export function throwIfEnded(state: StreamState): void {
+  if (state.ended !== null) throw state.ended.reason;
 }
 
 /** Where a stream's state goes once its generator starts running (the finalizer's handle on it). */
@@ -88,9 +97,16 @@ export class OpenStreams {
     for (const state of this.#live) {
       const why = error(state);
       if (why === null) continue;
-      state.ended ??= why;
+      state.ended ??= { reason: why };
       state.cursor.close();
       this.#live.delete(state);
     }
+  }
+
+  /** Ends one stream whose signal aborted: its next step throws `reason`, and its descriptor is released now. */
+  abort(state: StreamState, reason: unknown): void {
+    state.ended ??= { reason };
+    state.cursor.close();
+    this.#live.delete(state);
   }
 }

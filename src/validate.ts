@@ -101,3 +101,14 @@ export function checkReadOptions(options: unknown): number {
   checkSeq(afterSeq, "options.afterSeq");
   return afterSeq;
 }
+
+/** Checks the `signal` of a read's options (already checked by {@link checkReadOptions}): an AbortSignal or absent. */
+export function checkReadSignal(options: unknown): AbortSignal | undefined {
+  if (typeof options !== "object" || options === null) return undefined;
+  const signal = (options as { signal?: unknown }).signal;
+  if (signal === undefined) return undefined;
+  if (!(signal instanceof AbortSignal)) {
+    throw new WalInvalidArgumentError("options.signal", "must be an AbortSignal (such as AbortController's signal)");
+  }
+  return signal;
+}

@@ -26,13 +26,14 @@ import { ReadOnlyLog } from "./readonly.ts";
 import type { ReadOnlyOptions } from "./readonly.ts";
 import type { WalRecord } from "./reader.ts";
 import { checkLogDirectory, recoverLog } from "./recovery.ts";
-import { lowestToCome, OpenStreams } from "./streams.ts";
+import { lowestToCome, OpenStreams, throwIfEnded } from "./streams.ts";
 import type { StreamSlot, StreamState } from "./streams.ts";
 import type { RecoveryReport } from "./recovery.ts";
 import { truncateLog } from "./truncate.ts";
-import { checkBatch, checkKey, checkOpType, checkReadOptions, checkSeq, checkValue } from "./validate.ts";
+import { checkBatch, checkKey, checkOpType, checkReadOptions, checkReadSignal, checkSeq, checkValue } from "./validate.ts";
 import { LogWriter } from "./writer.ts";
 import type { BatchOp, Value, WriterStats } from "./writer.ts";
+import type { HistogramSummary } from "./stats.ts";
 
 /**
  * Records a streaming read decodes at a time. Small on purpose: records held across the consumer's awaits
@@ -55,6 +56,59 @@ export type BatchOperation =
 export interface ReadOptions {
   /** Only records with seq greater than this (exclusive). Default 0: from the start. */
   afterSeq?: number;
+  /**
+   * Ends a stream (`replayStream`, `iterate`) when it aborts: the stream's next step rejects with the signal's
+   * `reason` (a DOMException named "AbortError" when `abort()` was given none, as with `fetch`) and its file
+   * descriptor is released at once, without waiting for that step. A signal aborted before the read begins
+   * rejects its first step (for `replay`: the call) and opens nothing. Not an AbortSignal: WalInvalidArgumentError.
+   *
+   * @example
+   * ```ts
+   * import { WriteAheadLog } from "@wal/wal";
+   * const wal = await WriteAheadLog.open(await Deno.makeTempDir());
+   * await wal.append("PUT", "k", "v");
+   * const controller = new AbortController();
+   * try {
+   *   for await (const record of wal.replayStream({ signal: controller.signal })) {
+   *     console.log(record.key);
+   *     controller.abort(); // e.g. the client went away: stop reading and release the file now
+   *   }
+   * } catch (e) {
+   *   if (!(e instanceof DOMException && e.name === "AbortError")) throw e;
+   * }
+   * await wal.close();
+   * ```
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * What {@link WriteAheadLog.stats} returns: the write path's counters since `open`, the segments as they are now,
+ * and what `open` found. Percentiles come from log-scale buckets: at most 12.5 % above the true value (never above
+ * `max`, which is exact).
+ */
+export interface WalStats extends WriterStats {
+  /** Records written since `open` (COMMIT and CHECKPOINT records included). */
+  records: number;
+  /** Bytes of records written since `open` (segment headers and preallocated zeros not counted). */
+  bytes: number;
+  /**
+   * Time of each successful fdatasync of a segment since `open`, in microseconds. An fdatasync run off the event
+   * loop's thread (`io` "auto" or "async") is timed from the call to its completion, so it includes the hop to the
+   * thread pool and back.
+   */
+  syncLatencyMicros: HistogramSummary;
+  /** Records per group commit (one write, at most one fdatasync) that wrote records, since `open`. */
+  groupRecords: HistogramSummary;
+  /** Segment files of the log now. */
+  segments: number;
+  /**
+   * Their bytes now: headers and records (the newest segment up to its last acknowledged record; zeros
+   * preallocated after it are not counted).
+   */
+  segmentBytes: number;
+  /** What `open` found and did: the same object as {@link WriteAheadLog.recovery}. */
+  recovery: RecoveryReport;
 }
 
 /**
@@ -85,6 +139,8 @@ export class WriteAheadLog {
   #lock: DirectoryLock;
   #closed = false;
   #streams = new OpenStreams();
+  /** Sizes of sealed segments (which never change) by name, so `stats()` reads each one once. */
+  #sealedSizes = new Map<string, number>();
 
   /** @ignore Internal: handles come from {@link WriteAheadLog.open}. */
   private constructor(
@@ -237,6 +293,28 @@ export class WriteAheadLog {
   }
 
   /**
+   * The seq of the oldest record still in the log: 1 for a fresh log, `n + 1` after `truncate(n)`. A log that holds
+   * no record (fresh, or truncated past its end) answers `currentSeqNum() + 1`, the seq the next record will get,
+   * so `currentSeqNum() - firstSeqNum() + 1` is always the number of seqs the log holds. That oldest record may be a
+   * batch member or a COMMIT or CHECKPOINT, which `replay` leaves out; `iterate({ afterSeq: firstSeqNum() - 1 })`
+   * starts with it.
+   *
+   * @example
+   * ```ts
+   * import { WriteAheadLog } from "@wal/wal";
+   * const wal = await WriteAheadLog.open(await Deno.makeTempDir());
+   * console.log(wal.firstSeqNum(), wal.currentSeqNum()); // 1 0
+   * for (let i = 0; i < 5; i++) await wal.append("PUT", `k${i}`, "v");
+   * await wal.truncate(3);
+   * console.log(wal.firstSeqNum(), wal.currentSeqNum()); // 4 5
+   * await wal.close();
+   * ```
+   */
+  firstSeqNum(): number {
+    return Math.min(this.#writer.segments[0].firstSeq, this.#writer.nextSeq);
+  }
+
+  /**
    * The committed data records (PUT, DELETE and application records, never COMMIT or CHECKPOINT, never a
    * member of a batch whose COMMIT is missing), in seq order, in one array. For logs larger than memory use
    * {@link replayStream}.
@@ -244,7 +322,7 @@ export class WriteAheadLog {
    * @throws WalCorruptionError if a read meets damage (possible only with `verify: "tail"`).
    */
   async replay(options?: ReadOptions): Promise<WalRecord[]> {
-    const cursor = this.#cursor(options, true);
+    const { cursor } = this.#cursor(options, true);
     const out: WalRecord[] = [];
     this.#fill(cursor, out, Infinity);
     return out;
@@ -278,11 +356,15 @@ export class WriteAheadLog {
     return generator;
   }
 
-  #cursor(options: ReadOptions | undefined, committedOnly: boolean): LogCursor {
+  #cursor(options: ReadOptions | undefined, committedOnly: boolean): { cursor: LogCursor; signal: AbortSignal | undefined } {
     const broken = this.#check();
     if (broken !== null && !(broken instanceof WalCorruptionError)) throw broken;
     const afterSeq = checkReadOptions(options);
-    return new LogCursor(this.#fs, this.#writer.segments, this.#writer.activeSize, afterSeq, committedOnly);
+    const signal = checkReadSignal(options);
+    // Before the cursor exists: an aborted read opens nothing.
+    signal?.throwIfAborted();
+    const cursor = new LogCursor(this.#fs, this.#writer.segments, this.#writer.activeSize, afterSeq, committedOnly);
+    return { cursor, signal };
   }
 
   /** Runs one step of a read; damage found by it stops appends until the log is reopened. */
@@ -309,26 +391,30 @@ export class WriteAheadLog {
     committedOnly: boolean,
     slot: StreamSlot,
   ): AsyncGenerator<WalRecord, void, undefined> {
-    const cursor = this.#cursor(options, committedOnly);
+    const { cursor, signal } = this.#cursor(options, committedOnly);
     const chunk: WalRecord[] = [];
     const state: StreamState = { cursor, position: cursor.afterSeq, chunk, next: 0, more: true, ended: null };
     this.#streams.add(slot, state);
+    // The descriptor is released when the signal aborts, not when the consumer next steps (it may never).
+    const onAbort = () => this.#streams.abort(state, signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
     try {
       while (state.more) {
         chunk.length = 0;
         state.next = 0;
-        if (state.ended !== null) throw state.ended;
+        throwIfEnded(state);
         state.more = this.#fill(cursor, chunk, STREAM_CHUNK, STREAM_STEP_BYTES);
         while (state.next < chunk.length) {
           // A truncate or close while the consumer held the previous record: nothing it removed is yielded.
-          if (state.ended !== null) throw state.ended;
+          throwIfEnded(state);
           const record = chunk[state.next++];
           state.position = record.seqNum;
           yield record;
         }
       }
-      if (state.ended !== null) throw state.ended;
+      throwIfEnded(state);
     } finally {
+      signal?.removeEventListener("abort", onAbort);
       this.#streams.remove(slot);
       cursor.close();
     }
@@ -388,9 +474,60 @@ export class WriteAheadLog {
     return this.close();
   }
 
-  /** Counters of the write path (fsyncs, writes, groups), for tests and benchmarks. */
-  get stats(): Readonly<WriterStats> {
-    return { ...this.#writer.stats };
+  /**
+   * A snapshot of the write path's figures since `open` (fsyncs, writes, groups, records, bytes, fdatasync time,
+   * records per group), the segments now and the recovery report; see {@link WalStats}. Memory stays constant
+   * however long the log runs (the histograms are fixed arrays of buckets). Reads the size of each sealed segment
+   * once (cached after).
+   *
+   * @throws WalReadError if a segment's size cannot be read.
+   * @example
+   * ```ts
+   * import { WriteAheadLog } from "@wal/wal";
+   * const wal = await WriteAheadLog.open(await Deno.makeTempDir());
+   * await Promise.all([wal.append("PUT", "a", "1"), wal.append("PUT", "b", "2")]);
+   * const s = wal.stats();
+   * console.log(s.records, s.fsyncs, s.groupRecords.max, s.syncLatencyMicros.p99, s.segments, s.segmentBytes);
+   * await wal.close();
+   * ```
+   */
+  stats(): WalStats {
+    const writer = this.#writer;
+    const segments = writer.segments;
+    const sizes = this.#sealedSizes;
+    let segmentBytes = writer.activeSize;
+    const sealed = new Set<string>();
+    for (let i = 0; i < segments.length - 1; i++) {
+      const seg = segments[i];
+      sealed.add(seg.name);
+      let size = sizes.get(seg.name);
+      if (size === undefined) {
+        try {
+          const file = this.#fs.openRead(seg.path);
+          try {
+            size = file.size();
+          } finally {
+            file.close();
+          }
+        } catch (e) {
+          throw e instanceof WalError ? e : new WalReadError(e);
+        }
+        sizes.set(seg.name, size);
+      }
+      segmentBytes += size;
+    }
+    // Segments a truncate removed.
+    for (const name of sizes.keys()) if (!sealed.has(name)) sizes.delete(name);
+    return {
+      ...writer.stats,
+      records: writer.records,
+      bytes: writer.bytes,
+      syncLatencyMicros: writer.syncMicros.summary(),
+      groupRecords: writer.groupRecords.summary(),
+      segments: segments.length,
+      segmentBytes,
+      recovery: this.recovery,
+    };
   }
 }
 

@@ -25,7 +25,8 @@ import type { WalError } from "./errors.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
 import { createSegment } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
-import type { IoMode, SyncMode } from "./options.ts";
+import type { IoMode, SlowSyncInfo, SyncMode } from "./options.ts";
+import { Histogram } from "./stats.ts";
 
 /** Zeros are preallocated this far ahead of the last record (never past maxFileSize). */
 const PREALLOCATE_BYTES = 1024 * 1024;
@@ -83,6 +84,25 @@ export interface WriterSettings {
   batchSyncIntervalMs: number;
   /** Where fdatasync runs; see {@link IoMode}. */
   io: IoMode;
+  /** An fdatasync slower than this (ms) is reported to `onSlowSync`. */
+  slowSyncMs: number;
+  /** Told of every fdatasync slower than `slowSyncMs`; see `WalOptions.onSlowSync`. */
+  onSlowSync: ((ms: number, info: SlowSyncInfo) => void) | undefined;
+}
+
+/**
+ * Calls a slow-sync hook after the write path is done with the current step (a hook that appends must not run
+ * in the middle of a flush), and drops whatever it throws or rejects with: monitoring never fails a write.
+ */
+function notifySlowSync(hook: (ms: number, info: SlowSyncInfo) => void, ms: number, info: SlowSyncInfo): void {
+  queueMicrotask(() => {
+    try {
+      const result: unknown = hook(ms, info);
+      if (result instanceof Promise) result.catch(() => {});
+    } catch {
+      // Ignored on purpose: see above.
+    }
+  });
 }
 
 /** Counters the tests and the benchmark read. */
@@ -103,6 +123,14 @@ export class LogWriter {
   nextSeq: number;
   /** Counters. */
   readonly stats: WriterStats = { fsyncs: 0, writes: 0, groups: 0 };
+  /** Records written (COMMIT and CHECKPOINT records included). */
+  records = 0;
+  /** Bytes of records written (segment headers and preallocated zeros not counted). */
+  bytes = 0;
+  /** Time of each successful fdatasync of a segment, in microseconds (off-thread ones include the thread hop). */
+  readonly syncMicros: Histogram = new Histogram();
+  /** Records per group that wrote records. */
+  readonly groupRecords: Histogram = new Histogram();
 
   #fs: WalFileSystem;
   #dir: string;
@@ -251,6 +279,8 @@ export class LogWriter {
       this.#writtenSeq = seq;
       this.#enc.rewind(0);
       this.stats.groups++;
+      this.records++;
+      this.groupRecords.record(1);
       this.#unsynced++;
       if (this.#settings.syncMode === "batch" && this.#unsynced >= this.#settings.batchSyncCount) {
         // The record waits for the sync it triggers, like one queued in a group.
@@ -382,7 +412,7 @@ export class LogWriter {
         // The old segment loses its preallocated zeros and is made durable before the next one exists, so
         // the log never has a durable segment after a non-durable one.
         this.#trim();
-        this.#datasync();
+        this.#datasync(this.#unsynced + records - unit.records);
         this.#resolve(units, settled, i);
         settled = i;
         this.#rotate(unit.firstSeq);
@@ -390,6 +420,8 @@ export class LogWriter {
       this.#write(bytes, written, total);
       // The encoder held every record not yet written: now all of them are.
       this.#writtenSeq = this.nextSeq - 1;
+      this.records += records;
+      if (records > 0) this.groupRecords.record(records);
       this.#unsynced += records;
       if (this.#settings.syncMode === "batch" && this.#unsynced >= this.#settings.batchSyncCount) mustSync = true;
       else if (!mustSync && this.#settings.syncMode === "batch") this.#armTimer();
@@ -419,6 +451,7 @@ export class LogWriter {
     const file = this.#file;
     const end = this.#writePos;
     const through = this.#writtenSeq;
+    const records = this.#unsynced;
     this.stats.fsyncs++;
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
@@ -439,7 +472,9 @@ export class LogWriter {
       }
       pending.then(
         () => {
-          this.#slowSync = performance.now() - started > ASYNC_SYNC_FAST_MS;
+          const took = performance.now() - started;
+          this.#slowSync = took > ASYNC_SYNC_FAST_MS;
+          this.#timed(took, through, records);
           this.#synced(units, end, through, null);
         },
         (error: unknown) => this.#synced(units, end, through, error ?? new Error("fdatasync failed")),
@@ -450,11 +485,20 @@ export class LogWriter {
     try {
       const started = performance.now();
       file.datasync();
-      this.#slowSync = performance.now() - started > INLINE_SYNC_MAX_MS;
+      const took = performance.now() - started;
+      this.#slowSync = took > INLINE_SYNC_MAX_MS;
+      this.#timed(took, through, records);
     } catch (error) {
       failure = error ?? new Error("fdatasync failed");
     }
     this.#synced(units, end, through, failure);
+  }
+
+  /** Records a successful fdatasync's time and reports it if it was slow. */
+  #timed(ms: number, seq: number, records: number): void {
+    this.syncMicros.record(ms * 1000);
+    const hook = this.#settings.onSlowSync;
+    if (hook !== undefined && ms > this.#settings.slowSyncMs) notifySlowSync(hook, ms, { seq, records });
   }
 
   #synced(units: Unit[], end: number, through: number, error: unknown): void {
@@ -501,6 +545,7 @@ export class LogWriter {
     if (to <= from) return to;
     this.stats.writes++;
     this.#file.writeAt(bytes.subarray(from, to), this.#writePos);
+    this.bytes += to - from;
     this.#writePos += to - from;
     if (this.#writePos > this.#allocated) {
       this.#allocated = this.#writePos;
@@ -556,10 +601,15 @@ export class LogWriter {
     }
   }
 
-  /** An inline fdatasync (rotation, close): everything written is then durable. */
-  #datasync(): void {
+  /**
+   * An inline fdatasync (rotation): everything written is then durable.
+   * @param records records it makes durable (for `onSlowSync`)
+   */
+  #datasync(records: number): void {
     this.stats.fsyncs++;
+    const started = performance.now();
     this.#file.datasync();
+    this.#timed(performance.now() - started, this.#writtenSeq, records);
     this.#enc.syncedThrough = Math.max(this.#enc.syncedThrough, this.#writtenSeq);
     this.#unsynced = 0;
     this.#ackedUnsynced = 0;
@@ -665,8 +715,10 @@ export class LogWriter {
           this.#trim();
           this.stats.fsyncs++;
           const file = this.#file;
+          const started = performance.now();
           if (this.#settings.io !== "inline" && file.datasyncAsync !== undefined) await file.datasyncAsync();
           else file.datasync();
+          this.#timed(performance.now() - started, this.#writtenSeq, this.#unsynced);
           this.#unsynced = 0;
           this.#ackedUnsynced = 0;
         } catch (error) {

@@ -90,7 +90,7 @@ test("group commit: 256 un-awaited appends share a handful of fsyncs and keep ca
     for (let i = 0; i < 256; i++) promises.push(wal.append("PUT", `k${i}`, `v${i}`));
     const seqs = await Promise.all(promises);
     const fsyncs = counting.datasyncs() - before;
-    console.log(`group commit: 256 concurrent appends took ${fsyncs} fsync(s), ${wal.stats.groups} group(s)`);
+    console.log(`group commit: 256 concurrent appends took ${fsyncs} fsync(s), ${wal.stats().groups} group(s)`);
     assert.deepEqual(seqs, Array.from({ length: 256 }, (_, i) => i + 1));
     assert.ok(fsyncs >= 1 && fsyncs <= 8, `expected far fewer than 256 fsyncs, got ${fsyncs}`);
     const records = await wal.replay();

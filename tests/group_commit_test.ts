@@ -82,7 +82,7 @@ test("appends from separate callbacks (a turn of the event loop apart) share fda
   const wal = await WriteAheadLog.open(DIR, { fs: d.fs });
   const order: number[] = [];
   await serverShaped(wal, 16, 20, order);
-  const syncs = wal.stats.fsyncs;
+  const syncs = wal.stats().fsyncs;
   console.log(`320 appends from 16 producers: ${syncs} fsyncs (${(320 / syncs).toFixed(1)} appends per fsync)`);
   assert.ok(syncs <= 320 / 4, `${syncs} fsyncs for 320 appends: they were not grouped`);
   assert.equal(d.maxInFlight, 1, "more than one fdatasync in flight");

@@ -146,8 +146,8 @@ test("real disk, batch mode: a background fdatasync failing on writeback (ext4 o
     sh("mount", "-o", `remount,size=${used + 512}k`, "tmpfs", backing);
     const value = new Uint8Array(8192).fill(7);
     for (let i = 0; i < 600; i++) await wal.append("PUT", `k${i}`, value);
-    const before = wal.stats.fsyncs;
-    await until(() => wal.stats.fsyncs > before);
+    const before = wal.stats().fsyncs;
+    await until(() => wal.stats().fsyncs > before);
     await sleep(5);
     // ext4 reports the loop device's write error as EIO or, passing on its cause, ENOSPC.
     await assert.rejects(wal.close(), failedWith(["EIO", "ENOSPC"]));

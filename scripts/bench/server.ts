@@ -38,7 +38,7 @@ interface WalModule {
 interface WalLike {
   append(opType: string, key: string, value: string): Promise<number>;
   close(): Promise<void>;
-  readonly stats: { fsyncs: number };
+  stats(): { fsyncs: number };
 }
 
 /** One measured row of this script. */
@@ -140,7 +140,7 @@ async function walServer(
   fs.rmSync(dir, { recursive: true, force: true });
   const wal = await mod.WriteAheadLog.open(dir, options);
   await wal.append("PUT", "warm", VALUE);
-  const fsyncs0 = wal.stats.fsyncs;
+  const fsyncs0 = wal.stats().fsyncs;
   let ops = 0;
   const end = performance.now() + seconds * 1000;
   const beat = heartbeat();
@@ -156,7 +156,7 @@ async function walServer(
   }));
   const elapsed = (performance.now() - t0) / 1000;
   const delays = beat.stop();
-  const fsyncs = wal.stats.fsyncs - fsyncs0;
+  const fsyncs = wal.stats().fsyncs - fsyncs0;
   await wal.close();
   fs.rmSync(dir, { recursive: true, force: true });
   return { ops, seconds: elapsed, fsyncs, delays };

@@ -58,7 +58,7 @@ export async function appendAwaited(
       await Promise.all(Array.from({ length: outstanding }, loop));
     }
     const rate = n / ((now() - t0) / 1000);
-    return { rate, count: n, stats: wal.stats };
+    return { rate, count: n, stats: wal.stats() };
   } finally {
     await wal.close();
   }
@@ -87,7 +87,7 @@ export async function appendPipelined(
       n += window;
     } while (now() < end);
     const rate = n / ((now() - t0) / 1000);
-    return { rate, count: n, stats: wal.stats };
+    return { rate, count: n, stats: wal.stats() };
   } finally {
     await wal.close();
   }
@@ -117,7 +117,7 @@ export async function appendBatches(
       n += size;
     } while (now() < end);
     const rate = n / ((now() - t0) / 1000);
-    return { rate, count: n, stats: wal.stats };
+    return { rate, count: n, stats: wal.stats() };
   } finally {
     await wal.close();
   }
