@@ -187,9 +187,17 @@ export class ReadOnlyLog {
     });
     // A stop in the newest segment may be a live writer's write in flight: read that segment again after a
     // pause, until the stop stays where it was (then it is real) or the segment reads clean.
+    // A stop counts as real only once neither it nor the segment's size moved over a pause: one large write in
+    // progress keeps the stop where it is (the record still runs past the end) while the file grows.
+    const newestPath = segments[segments.length - 1].path;
+    let size = found.damage === null ? 0 : sizeOf(fs, newestPath);
+    let growing = false;
     for (let i = 0; i < RECHECKS && found.damage !== null && found.damage.index === segments.length - 1; i++) {
       const before = found.damage;
       await new Promise((resolve) => setTimeout(resolve, RECHECK_MS));
+      const sizeNow = sizeOf(fs, newestPath);
+      growing = sizeNow !== size;
+      size = sizeNow;
       const again = scanLog(fs, segments.slice(before.index), "full", chunk);
       const shifted: LogScan = {
         ...again,
@@ -201,10 +209,15 @@ export class ReadOnlyLog {
         segmentsVerified: found.segmentsVerified,
         bytesVerified: found.bytesVerified,
       };
-      const same = shifted.damage !== null && shifted.damage.location.offset === before.location.offset &&
+      const same = !growing && shifted.damage !== null && shifted.damage.location.offset === before.location.offset &&
         shifted.damage.location.reason === before.location.reason;
       found = shifted;
       if (same) break;
+    }
+    // Still growing after every pause: a live writer is writing the record there. It is the end for now, not damage.
+    const last = found.damage;
+    if (growing && last !== null && last.tail && last.index === segments.length - 1 && last.cut > 0) {
+      found = { ...found, damage: null, lastEnd: last.cut };
     }
     actions.push(...plannedRepair(fs, segments, found));
     const d = found.damage;
@@ -277,13 +290,17 @@ export class ReadOnlyLog {
    */
   async refresh(): Promise<number> {
     if (this.#closed) throw new WalClosedError("this read-only handle is closed");
-    try {
-      this.#view = refreshView(this.#fs, this.#path, this.#view);
-    } catch (e) {
-      if (e instanceof WalError) throw e;
-      throw new WalReadError(e);
+    for (let attempt = 0;; attempt++) {
+      try {
+        this.#view = refreshView(this.#fs, this.#path, this.#view);
+        return this.#view.lastSeq;
+      } catch (e) {
+        // A live writer's truncate or rotation removed a file between the listing and the read: list again.
+        if (errorCode(e) === "ENOENT" && attempt < 5) continue;
+        if (e instanceof WalError) throw e;
+        throw new WalReadError(e);
+      }
     }
-    return this.#view.lastSeq;
   }
 
   /** The committed data records, as `WriteAheadLog.replay` returns them, in one array. */
@@ -318,9 +335,9 @@ export class ReadOnlyLog {
           more = cursor.fill(chunk, STREAM_CHUNK, STREAM_STEP_BYTES);
         } catch (e) {
           if (e instanceof WalCorruptionError) throw e;
-          if (errorCode(e) === "ENOENT") {
-            throw new WalReadError(new Error(`a segment was removed while it was to be read (a truncate by the writer): ${e}`));
-          }
+          // A segment removed while it was to be read: a truncate by the writer. The cause keeps its ENOENT, so
+          // that a follower (wal tail -f) can refresh and go on from the new first record.
+          if (errorCode(e) === "ENOENT") throw new WalReadError(e);
           throw e instanceof WalError ? e : new WalReadError(e);
         }
         for (const record of chunk) {

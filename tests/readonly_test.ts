@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { WalFormatError, WalLockedError, WriteAheadLog } from "../mod.ts";
+import { WalFormatError, WalLockedError, WalReadError, WriteAheadLog } from "../mod.ts";
 import type { WalRecord } from "../mod.ts";
 import { runtime } from "../src/io/runtime.ts";
 import { payloadFor } from "./fixtures/child_writer.ts";
@@ -178,5 +178,26 @@ test("maxFileSize 100: a segment per record; replay, reopen and read-only agree"
     assert.equal(log.currentSeqNum(), 10);
     assert.equal((await log.replay()).length, expected.length + 1);
     await log.close();
+  });
+});
+
+test("a read-only handle whose segments the writer truncated away refreshes and reads on (what wal tail -f does)", async () => {
+  await withTempDir(async (dir) => {
+    const writer = await WriteAheadLog.open(dir, { maxFileSize: 4096 });
+    for (let i = 1; i <= 100; i++) await writer.append("PUT", `k${i}`, "v".repeat(200));
+    const ro = await WriteAheadLog.openReadOnly(dir);
+    await writer.truncate(80);
+    const error = await (async () => {
+      for await (const _ of ro.iterate({ afterSeq: 10 })) { /* the first segments are gone */ }
+    })().then(() => null, (e: unknown) => e);
+    assert.ok(error instanceof WalReadError, `expected WalReadError, got ${error}`);
+    assert.equal((error.cause as { code?: unknown }).code, "ENOENT", "the cause says the segment was removed");
+    assert.equal(await ro.refresh(), 100);
+    assert.equal(ro.firstSeqNum(), 81);
+    const seqs: number[] = [];
+    for await (const r of ro.iterate({ afterSeq: 10 })) seqs.push(r.seqNum);
+    assert.deepEqual(seqs, Array.from({ length: 20 }, (_, i) => 81 + i));
+    await ro.close();
+    await writer.close();
   });
 });

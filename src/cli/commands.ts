@@ -5,6 +5,7 @@
  * @module
  */
 
+import { WalReadError } from "../errors.ts";
 import { defaultFileSystem } from "../io/default.ts";
 import { ReadOnlyLog } from "../readonly.ts";
 import type { DamageFound } from "../readonly.ts";
@@ -13,7 +14,7 @@ import { listSegments } from "../segment.ts";
 import { writeSync } from "node:fs";
 import { EXIT, Progress } from "./output.ts";
 import type { LineWriter } from "./output.ts";
-import { jsonLine, tableHeader, tableRow } from "./render.ts";
+import { escape, jsonLine, tableHeader, tableRow } from "./render.ts";
 
 /** Opens the log read-only, with a progress bar on a terminal when the scan takes over a second. */
 export async function openLog(dir: string): Promise<ReadOnlyLog> {
@@ -106,7 +107,7 @@ export async function stats(dir: string, json: boolean, out: LineWriter): Promis
     await out.line(`bytes            ${bytes} (${formatBytes(bytes)})`);
     await out.line(`records          ${records}`);
     await out.line(`seq range        ${records > 0 ? `${first}..${last}` : "-"}`);
-    const kinds = [...Object.entries(result.byKind)].map(([k, n]) => `${k} ${n}`).join(", ");
+    const kinds = [...Object.entries(result.byKind)].map(([k, n]) => `${escape(k)} ${n}`).join(", ");
     await out.line(`by kind          ${kinds === "" ? "-" : kinds}`);
     await out.line(`batches          ${result.batches}`);
     await out.line(`damage           ${log.damage === null ? "none" : describeDamage(log.damage)}`);
@@ -187,10 +188,20 @@ export async function tail(dir: string, o: TailOptions, out: LineWriter): Promis
   try {
     let last = Math.max(0, log.currentSeqNum() - o.lines);
     const show = async (): Promise<void> => {
-      for await (const record of log.iterate({ afterSeq: last })) {
-        if (out.closed) return;
-        await out.line(o.json ? jsonLine(record) : tableRow(record, o.all));
-        last = record.seqNum;
+      for (let attempt = 0;; attempt++) {
+        try {
+          for await (const record of log.iterate({ afterSeq: last })) {
+            if (out.closed) return;
+            await out.line(o.json ? jsonLine(record) : tableRow(record, o.all));
+            last = record.seqNum;
+          }
+          break;
+        } catch (e) {
+          // The writer truncated the log under the read: look again and go on after the last record shown.
+          if (!removedUnderRead(e) || attempt >= 5) throw e;
+          await log.refresh();
+          if (log.firstSeqNum() > last + 1) warn(`records ${last + 1}..${log.firstSeqNum() - 1} were truncated before they were shown`);
+        }
       }
       await out.flush();
     };
@@ -205,6 +216,11 @@ export async function tail(dir: string, o: TailOptions, out: LineWriter): Promis
   } finally {
     await log.close();
   }
+}
+
+/** True for a read that failed because the writer removed the segment (a truncate) while it was being read. */
+function removedUnderRead(e: unknown): boolean {
+  return e instanceof WalReadError && (e.cause as { code?: unknown } | undefined)?.code === "ENOENT";
 }
 
 /** A note on stderr (not part of the records on stdout). */

@@ -154,7 +154,7 @@ async function main(args: string[], out: LineWriter = new LineWriter()): Promise
     default: {
       const lines = seqArg("lines", v.lines as string | undefined, 10);
       const pollMs = seqArg("poll", v.poll as string | undefined, 200);
-      if (pollMs < 1) usage("--poll must be at least 1 (milliseconds)");
+      if (pollMs < 1 || pollMs > 2 ** 31 - 1) usage("--poll must be from 1 to 2147483647 (milliseconds)");
       return await tail(dir, { lines, follow: v.follow === true, pollMs, all, json }, out);
     }
   }

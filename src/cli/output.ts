@@ -34,6 +34,14 @@ export class LineWriter {
   #size = 0;
   #closed = false;
 
+  constructor() {
+    // A reader that went away (EPIPE) may be reported as an 'error' event after the write's callback: without a
+    // listener that event would end the process with a stack trace and exit code 1, verify's "damage found".
+    process.stdout.on("error", () => {
+      this.#closed = true;
+    });
+  }
+
   /** True once stdout is gone (EPIPE: `wal dump DIR | head`). */
   get closed(): boolean {
     return this.#closed;
@@ -58,11 +66,17 @@ export class LineWriter {
         resolve();
       };
       process.stdout.once("error", onError);
-      process.stdout.write(text, (error) => {
+      try {
+        process.stdout.write(text, (error) => {
+          process.stdout.off("error", onError);
+          if (error) this.#closed = true;
+          resolve();
+        });
+      } catch {
+        // Deno throws EPIPE from write itself.
         process.stdout.off("error", onError);
-        if (error) this.#closed = true;
-        resolve();
-      });
+        onError();
+      }
     });
   }
 }

@@ -45,17 +45,23 @@ export function jsonLine(record: WalRecord): string {
 /** Cuts `text` to `width` characters, saying how long it was. */
 function cut(text: string, width: number): string {
   if (text.length <= width) return text;
-  return `${text.slice(0, width)}… (${text.length} chars)`;
+  // Never between the two halves of a surrogate pair (an emoji would print as U+FFFD).
+  const end = (text.charCodeAt(width - 1) & 0xfc00) === 0xd800 ? width - 1 : width;
+  return `${text.slice(0, end)}… (${text.length} chars)`;
 }
 
-/** Escapes control characters and backslashes, so that a record is one line and a terminal draws it as is. */
-function escape(text: string): string {
+/**
+ * Escapes control characters (terminal escape sequences included), line and paragraph separators and
+ * backslashes, so that a record is one line and a terminal draws it as is.
+ */
+export function escape(text: string): string {
   // deno-lint-ignore no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\\]/g, (c) => {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\\]/g, (c) => {
     if (c === "\\") return "\\\\";
     if (c === "\n") return "\\n";
     if (c === "\t") return "\\t";
     if (c === "\r") return "\\r";
-    return `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+    const code = c.charCodeAt(0);
+    return code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, "0")}`;
   });
 }
