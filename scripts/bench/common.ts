@@ -1,7 +1,7 @@
 /**
  * Shared pieces of the benchmark: the result types the worker writes and the orchestrator reads, timing and
- * statistics helpers, the workload data (16-byte keys, 128 B / 4 KiB / 64 KiB values) and the figures measured
- * beforehand that the issue asks to print next to ours.
+ * statistics helpers and the workload data (16-byte keys, 128 B / 4 KiB / 64 KiB values). Every figure printed is
+ * measured in the same run.
  *
  * @module
  */
@@ -163,24 +163,6 @@ export function bytesValue(bytes: number): Uint8Array {
   return out;
 }
 
-/** Figures measured beforehand (see issue 5), printed next to ours; no Python is run. */
-export const PYTHON_WAL = {
-  /** appends/s, sync mode */
-  sync: 6_300,
-  /** appends/s, batch mode */
-  batch: 201_000,
-  /** appends/s, none mode */
-  none: 388_000,
-  /** records/s with append_batch of 100 */
-  appendBatch100: 239_000,
-  /** records/s replayed */
-  replay: 432_000,
-  /** ms to open a 200,000-record log */
-  open200k: 334,
-} as const;
-
-/** Raw read+crc32 figures measured beforehand (GB/s), printed for reference only. */
-export const PREMEASURED_READ_GBPS: Record<RuntimeName, number> = { node: 3.1, bun: 13.4, deno: 6.7 };
 
 /** Formats a number for the table: 3 significant digits, thousands separators. */
 export function fmt(value: number): string {

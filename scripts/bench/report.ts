@@ -5,7 +5,7 @@
  * @module
  */
 
-import { fmt, max, median, min, PREMEASURED_READ_GBPS, PYTHON_WAL } from "./common.ts";
+import { fmt, max, median, min } from "./common.ts";
 import type { Row, RuntimeName } from "./common.ts";
 
 /** Everything measured on one runtime. */
@@ -151,14 +151,6 @@ export function evaluateTargets(result: RuntimeResult): TargetResult[] {
     1,
     true,
   ));
-  out.push(ratioTarget(
-    "none mode, 128 B, awaiting each: ≥ 2.5 × Python WAL none mode",
-    none,
-    "ops/s",
-    PYTHON_WAL.none,
-    `${fmt(PYTHON_WAL.none)} ops/s (measured beforehand)`,
-    2.5,
-  ));
   const rep = med(rows, "replay.array.128");
   out.push(ratioTarget(
     "replay(), 128 B: ≥ 3,000,000 records/s (Bun, Deno)",
@@ -167,15 +159,6 @@ export function evaluateTargets(result: RuntimeResult): TargetResult[] {
     3_000_000,
     "3,000,000 records/s",
     1,
-    !fastRt,
-  ));
-  out.push(ratioTarget(
-    "replay(), 128 B: ≥ 7 × Python WAL replay",
-    rep,
-    "records/s",
-    PYTHON_WAL.replay,
-    `${fmt(PYTHON_WAL.replay)} records/s (measured beforehand)`,
-    7,
     !fastRt,
   ));
   out.push(ratioTarget(
@@ -218,7 +201,7 @@ export function evaluateTargets(result: RuntimeResult): TargetResult[] {
   out.push({
     target: "open a 200,000-record log (128 B, full verification) in ≤ 20 ms",
     ours: `${fmt(open200)} ms`,
-    reference: `20 ms; Python WAL ${PYTHON_WAL.open200k} ms`,
+    reference: "20 ms",
     ratio: 20 / open200,
     need: 1,
     met: Number.isFinite(open200) ? open200 <= 20 : null,
@@ -308,32 +291,6 @@ export function runtimeTable(result: RuntimeResult, targets: readonly TargetResu
       } (need ${fmtRatio(t.need)})`,
     );
   }
-  const py = [
-    ["sync mode", med(result.rows, "wal.sync.1.128"), PYTHON_WAL.sync],
-    ["batch mode (awaiting each)", med(result.rows, "wal.batch.1.128"), PYTHON_WAL.batch],
-    ["none mode (awaiting each)", med(result.rows, "wal.none.1.128"), PYTHON_WAL.none],
-    ["appendBatch of 100", med(result.rows, "wal.appendBatch100.128"), PYTHON_WAL.appendBatch100],
-    ["replay()", med(result.rows, "replay.array.128"), PYTHON_WAL.replay],
-  ] as const;
-  lines.push("", "-- next to the Python WAL of the seed's design (128 B, measured beforehand, not run here)");
-  for (const [name, ours, theirs] of py) {
-    lines.push(
-      `  ${pad(name, 30)} ours ${pad(fmt(ours), 12, true)}  python ${pad(fmt(theirs), 10, true)}  ${
-        fmtRatio(ours / theirs)
-      }`,
-    );
-  }
-  const o = med(result.rows, "open.full.128");
-  lines.push(
-    `  ${pad("open a 200,000-record log", 30)} ours ${pad(fmt(o) + " ms", 12, true)}  python ${
-      pad(PYTHON_WAL.open200k + " ms", 10, true)
-    }  ${fmtRatio(PYTHON_WAL.open200k / o)} faster`,
-  );
-  lines.push(
-    `  raw read+crc measured beforehand on ${result.runtime}: ${PREMEASURED_READ_GBPS[result.runtime]} GB/s; here: ${
-      fmt(med(result.rows, "raw.read.big"))
-    } MB/s`,
-  );
   return lines.join("\n");
 }
 
