@@ -681,19 +681,10 @@ function quarantineName(segmentFile: string, offset: number): string {
 
 /** Moves a whole segment out of the log (a rename: nothing is deleted). */
 function quarantineSegment(fs: WalFileSystem, dir: string, seg: SegmentInfo, report: RecoveryReport, reason: string): void {
-  let size = 0;
-  let records = 0;
-  const file = fs.openRead(seg.path);
-  try {
-    size = file.size();
-    const scanner = new SegmentScanner(file, seg.firstSeq, size);
-    while (scanner.next()) records++;
-  } finally {
-    file.close();
-  }
+  const action = segmentAction(fs, seg, reason);
   const path = fs.join(dir, quarantineName(seg.name, 0));
   fs.rename(seg.path, path);
-  report.actions.push({ action: "quarantined-segment", file: seg.path, offset: 0, bytes: size, recordsDropped: records, reason, quarantineFile: path });
+  report.actions.push({ ...action, quarantineFile: path });
 }
 
 /**
