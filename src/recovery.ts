@@ -333,14 +333,7 @@ export function plannedRepair(fs: WalFileSystem, segments: readonly SegmentInfo[
         file.close();
       }
       if (size > damage.cut) {
-        actions.push({
-          action: damage.tail ? "cut-tail" : "cut-damage",
-          file: seg.path,
-          offset: damage.cut,
-          bytes: size - damage.cut,
-          recordsDropped: damage.droppedMembers,
-          reason: why,
-        });
+        actions.push(cutAction(seg, damage, size, why));
       }
     }
     for (let j = damage.index + 1; j < segments.length; j++) {
@@ -358,6 +351,18 @@ export function plannedRepair(fs: WalFileSystem, segments: readonly SegmentInfo[
     });
   }
   return actions;
+}
+
+/** The action that cuts a segment of `size` bytes back to where its damage (or torn tail) begins. */
+function cutAction(seg: SegmentInfo, damage: Damage, size: number, why: string): RecoveryAction {
+  return {
+    action: damage.tail ? "cut-tail" : "cut-damage",
+    file: seg.path,
+    offset: damage.cut,
+    bytes: size - damage.cut,
+    recordsDropped: damage.droppedMembers,
+    reason: why,
+  };
 }
 
 /** The action that moves a whole segment out of the log, with its size and records counted. */
@@ -723,15 +728,7 @@ function applyRepair(fs: WalFileSystem, dir: string, segments: SegmentInfo[], da
         const copy = quarantineCopy(fs, dir, reader, seg.name, damage.cut, size);
         file.truncate(damage.cut);
         file.datasync();
-        report.actions.push({
-          action: damage.tail ? "cut-tail" : "cut-damage",
-          file: seg.path,
-          offset: damage.cut,
-          bytes: size - damage.cut,
-          recordsDropped: damage.droppedMembers,
-          reason: why,
-          quarantineFile: copy,
-        });
+        report.actions.push({ ...cutAction(seg, damage, size, why), quarantineFile: copy });
       }
     } finally {
       reader.close();

@@ -11,7 +11,7 @@ import { ReadOnlyLog } from "../readonly.ts";
 import type { DamageFound } from "../readonly.ts";
 import type { RecoveryAction } from "../recovery.ts";
 import { listSegments } from "../segment.ts";
-import { writeSync } from "node:fs";
+import { writeStderr } from "../io/terminal.ts";
 import { EXIT, Progress } from "./output.ts";
 import type { LineWriter } from "./output.ts";
 import { escape, jsonLine, tableHeader, tableRow } from "./render.ts";
@@ -225,5 +225,5 @@ function removedUnderRead(e: unknown): boolean {
 
 /** A note on stderr (not part of the records on stdout). */
 function warn(text: string): void {
-  writeSync(2, `wal: note: ${text}\n`);
+  writeStderr(`wal: note: ${text}\n`);
 }

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { writeSync } from "node:fs";
+import { writeStderr } from "../io/terminal.ts";
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { WalError } from "../errors.ts";
@@ -169,11 +169,11 @@ async function run(): Promise<void> {
   } catch (e) {
     await out.flush();
     if (e instanceof CliExit) {
-      writeSync(2, e.message.endsWith("\n") ? e.message : e.message + "\n");
+      writeStderr(e.message.endsWith("\n") ? e.message : e.message + "\n");
       code = e.code;
     } else {
       const message = e instanceof WalError ? e.message : e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-      writeSync(2, `${message.startsWith("wal: ") ? "" : "wal: "}${message}\n`);
+      writeStderr(`${message.startsWith("wal: ") ? "" : "wal: "}${message}\n`);
       code = EXIT.error;
     }
   }

@@ -5,8 +5,7 @@
  * @module
  */
 
-import { writeSync } from "node:fs";
-import process from "node:process";
+import { stderrIsTerminal, writeStderr, writeStdout } from "../io/terminal.ts";
 
 /** Exit codes of every command. */
 export const EXIT = {
@@ -34,14 +33,6 @@ export class LineWriter {
   #size = 0;
   #closed = false;
 
-  constructor() {
-    // A reader that went away (EPIPE) may be reported as an 'error' event after the write's callback: without a
-    // listener that event would end the process with a stack trace and exit code 1, verify's "damage found".
-    process.stdout.on("error", () => {
-      this.#closed = true;
-    });
-  }
-
   /** True once stdout is gone (EPIPE: `wal dump DIR | head`). */
   get closed(): boolean {
     return this.#closed;
@@ -60,24 +51,7 @@ export class LineWriter {
     const text = this.#parts.join("");
     this.#parts = [];
     this.#size = 0;
-    await new Promise<void>((resolve) => {
-      const onError = (): void => {
-        this.#closed = true;
-        resolve();
-      };
-      process.stdout.once("error", onError);
-      try {
-        process.stdout.write(text, (error) => {
-          process.stdout.off("error", onError);
-          if (error) this.#closed = true;
-          resolve();
-        });
-      } catch {
-        // Deno throws EPIPE from write itself.
-        process.stdout.off("error", onError);
-        onError();
-      }
-    });
+    if (!(await writeStdout(text))) this.#closed = true;
   }
 }
 
@@ -96,7 +70,7 @@ export class Progress {
   constructor(label: string, delayMs = 1000) {
     this.#label = label;
     this.#delayMs = delayMs;
-    this.#enabled = process.stderr.isTTY === true;
+    this.#enabled = stderrIsTerminal();
   }
 
   /** Reports `done` of `total` (any unit). */
@@ -110,12 +84,12 @@ export class Progress {
     const width = 30;
     const filled = Math.round(fraction * width);
     const bar = "#".repeat(filled) + "-".repeat(width - filled);
-    writeSync(2, `\r${this.#label} [${bar}] ${(fraction * 100).toFixed(0).padStart(3)}%`);
+    writeStderr(`\r${this.#label} [${bar}] ${(fraction * 100).toFixed(0).padStart(3)}%`);
   }
 
   /** Erases the bar, if it was drawn. */
   done(): void {
-    if (this.#shown) writeSync(2, "\r\x1b[K");
+    if (this.#shown) writeStderr("\r\x1b[K");
     this.#shown = false;
   }
 }
