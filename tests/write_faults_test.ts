@@ -35,7 +35,8 @@ test("batch mode: a failed background fdatasync fails the log; append, sync and 
   const fs = new CrashFileSystem();
   const wal = await WriteAheadLog.open(DIR, { fs, syncMode: "batch", batchSyncCount: 1000, batchSyncIntervalMs: 5 });
   fs.inject({ op: "datasync", nth: 1, code: "EIO", pathIncludes: ".wal" });
-  for (let i = 0; i < 50; i++) await wal.append("PUT", `k${i}`, "acknowledged, not yet synced");
+  // Issued in one turn, so all 50 are acknowledged before the 5 ms timer can fire, however slow the machine.
+  await Promise.all(Array.from({ length: 50 }, (_, i) => wal.append("PUT", `k${i}`, "acknowledged, not yet synced")));
   // The interval timer's fdatasync runs and fails with no append waiting on it.
   await until(() => fs.history.some((e) => e.op === "failed"));
   await assert.rejects(wal.append("PUT", "late", "x"), failedWith(["EIO"]));
