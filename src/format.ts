@@ -229,6 +229,49 @@ const T1 = crcTable(T0, T0);
 const T2 = crcTable(T1, T0);
 const T3 = crcTable(T2, T0);
 
+/**
+ * The 4 bytes that reset a running CRC-32: fed to a CRC-32 whose register holds `r`, the bytes of
+ * `r ^ CRC_CHAIN_RESET` (little-endian) leave the register as a new CRC-32 starts it (all ones). Four bytes
+ * shift the register out entirely, so the register afterwards is a fixed linear function of `r ^ bytes`; this is
+ * the one input it maps to all ones. The reader uses it to check a run of records with one native CRC-32 call (see
+ * `SegmentScanner.verifyToEnd`): it writes, over each record's `recordCrc` field, the value that resets the register
+ * to the start of the next record's checksum, so the call returns the last record's checksum exactly when every
+ * record of the run matches its own.
+ */
+export const CRC_CHAIN_RESET: number = solveChainReset();
+
+function solveChainReset(): number {
+  const step = (x: number): number => T3[x & 0xff] ^ T2[(x >>> 8) & 0xff] ^ T1[(x >>> 16) & 0xff] ^ T0[x >>> 24];
+  // Gaussian elimination over GF(2): pivots[b] holds an (image, input) pair whose image's highest set bit is b.
+  const images = new Int32Array(32);
+  const inputs = new Int32Array(32);
+  const used = new Uint8Array(32);
+  for (let k = 0; k < 32; k++) {
+    let image = step(1 << k);
+    let input = 1 << k;
+    for (let b = 31; b >= 0 && image !== 0; b--) {
+      if (((image >>> b) & 1) === 0) continue;
+      if (used[b] === 0) {
+        used[b] = 1;
+        images[b] = image;
+        inputs[b] = input;
+        break;
+      }
+      image ^= images[b];
+      input ^= inputs[b];
+    }
+  }
+  let target = -1;
+  let z = 0;
+  for (let b = 31; b >= 0; b--) {
+    if (((target >>> b) & 1) === 0) continue;
+    target ^= images[b];
+    z ^= inputs[b];
+  }
+  if (target !== 0 || step(z) !== -1) throw new Error("CRC-32 chain reset: no solution (the tables are wrong)");
+  return z;
+}
+
 /** Record kinds (byte 12). */
 export const KIND_DATA = 1;
 /** Closes the batch whose members precede it. */

@@ -10,6 +10,7 @@ import { Buffer } from "node:buffer";
 import {
   CHECKPOINT_OP,
   COMMIT_OP,
+  CRC_CHAIN_RESET,
   crc32Range,
   crc32Small,
   FORMAT_VERSION,
@@ -26,6 +27,9 @@ import {
   recordHeaderSize,
   SEGMENT_HEADER_SIZE,
 } from "./format.ts";
+import { crc32 } from "./crc32.ts";
+import { walkChunk } from "./walk.ts";
+import type { WalkState } from "./walk.ts";
 import type { WalFile } from "./io/types.ts";
 
 /** A record as the application sees it. */
@@ -60,6 +64,14 @@ export class ReadBuffer {
     this.view = new DataView(this.bytes.buffer);
     this.text = Buffer.from(this.bytes.buffer, 0, size);
   }
+  /** A read buffer over existing bytes (the WebAssembly walker's memory: see walk.ts). */
+  static over(bytes: Uint8Array): ReadBuffer {
+    const rb = new ReadBuffer(0);
+    rb.bytes = bytes;
+    rb.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    rb.text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return rb;
+  }
   /** Replaces the bytes with a larger array holding `kept` bytes copied from `keepFrom`. */
   grow(size: number, keepFrom: number, kept: number): void {
     const bigger = new Uint8Array(size);
@@ -68,6 +80,18 @@ export class ReadBuffer {
     this.view = new DataView(bigger.buffer);
     this.text = Buffer.from(bigger.buffer, 0, size);
   }
+}
+
+/**
+ * The read chunk for a verification scan (`verifyToEnd`): the WebAssembly walker's memory where there is one
+ * (see walk.ts), else a small buffer that grows as needed. Only for scans that run to their end synchronously:
+ * every such chunk of a thread shares the same memory. Its bytes are scratch: `verifyToEnd` leaves the checksum
+ * fields of records it verified replaced (putting them back would cost ~1 ms per 200,000 records), so nothing may
+ * decode records from it after the scan.
+ */
+export function scanChunk(): ReadBuffer {
+  const walker = walkChunk();
+  return walker === null ? new ReadBuffer(4096) : ReadBuffer.over(walker.bytes);
 }
 
 /** Why a scan stopped before the end of the bytes it was given. */
@@ -320,52 +344,155 @@ export class SegmentScanner {
 
   /**
    * Checks every remaining record as `next()` would, without exposing them: the loop of open's verification.
-   * Plain data records wholly inside the read chunk are checked here with locals only; anything else (a chunk
-   * boundary, a marker, a large record, damage, zeros, the end) goes through `next()`, which has the last word.
-   * After it returns, `stop`, `unitEnd`, `unitSeq`, `pendingMembers` and `zerosFrom` are as after `next()`
-   * returned false; the per-record fields are not meaningful.
+   * Plain data records wholly inside the read chunk are checked here with locals only, a run of them with one
+   * native CRC-32 call (see `CRC_CHAIN_RESET`); anything else (a chunk boundary, a marker, a large record, damage,
+   * zeros, the end) goes through `next()`, which has the last word. A run whose chained checksum fails is checked
+   * again record by record, which stops at the first bad one. After it returns, `stop`, `unitEnd`, `unitSeq`,
+   * `pendingMembers` and `zerosFrom` are as after `next()` returned false; the per-record fields are not
+   * meaningful.
    */
   verifyToEnd(): void {
-    const hs = this.#hs;
+    const walker = walkChunk();
+    const state = this.#walkState;
     for (;;) {
-      const buf = this.#buf;
-      const view = this.#view;
       const bufStart = this.#bufStart;
       const limit = Math.min(bufStart + this.#bufLen, this.#end);
-      let pos = this.#pos;
-      let expected = this.#expected;
-      let pending = this.pendingMembers;
-      let unitEnd = this.unitEnd;
-      let unitSeq = this.unitSeq;
-      while (pos + hs <= limit) {
-        const at = pos - bufStart;
-        const opLen = view.getUint16(at + 14, true);
-        const payload = opLen + view.getUint32(at + 16, true) + view.getUint32(at + 20, true);
-        const length = hs + payload;
-        if (opLen === 0 || opLen > MAX_OP_TYPE_BYTES || length >= LARGE_RECORD || pos + length > limit) break;
-        if (buf[at + 12] !== KIND_DATA || (buf[at + 13] & ~KNOWN_FLAGS) !== 0) break;
-        // One checksum over the whole record (in version 2 it covers the header's own checksum too).
-        if (view.getUint32(at, true) !== crc32Range(buf, at + 4, length - 4)) break;
-        const seq = getU64(view, at + 4);
-        if (seq !== expected) break;
-        const inBatch = (buf[at + 13] & FLAG_BATCH) !== 0;
-        if (!inBatch && pending > 0) break;
-        pos += length;
-        expected = seq + 1;
-        if (inBatch) {
-          pending++;
+      const from = this.#pos - bufStart;
+      state.expected = this.#expected;
+      state.pending = this.pendingMembers;
+      state.unitEnd = -1;
+      state.unitSeq = this.unitSeq;
+      const wasm = walker !== null && this.#buf === walker.bytes;
+      const count = wasm
+        ? walker.walk(from, limit - bufStart, this.#hs, LARGE_RECORD, state)
+        : this.#walkRun(from, limit - bufStart, state);
+      if (count > 0) {
+        const buf = this.#buf;
+        const holds = (crc32(buf.subarray(from, state.end)) | 0) === state.last;
+        // The walker's memory is scratch (see `scanChunk`): its checksum fields are put back only when the
+        // record-by-record check below needs them. Any other chunk gets them back at once.
+        if (wasm) {
+          if (!holds) walker.restore(from, count, this.#hs, state.last);
         } else {
-          unitEnd = pos;
-          unitSeq = seq;
+          this.#restoreRun(from, count, state.last);
+        }
+        if (!holds) {
+          this.#verifyEach(limit);
+          if (!this.next()) return;
+          continue;
+        }
+        this.#pos = bufStart + state.end;
+        this.#expected = state.expected;
+        this.pendingMembers = state.pending;
+        if (state.unitEnd >= 0) {
+          this.unitEnd = bufStart + state.unitEnd;
+          this.unitSeq = state.unitSeq;
         }
       }
-      this.#pos = pos;
-      this.#expected = expected;
-      this.pendingMembers = pending;
-      this.unitEnd = unitEnd;
-      this.unitSeq = unitSeq;
       if (!this.next()) return;
     }
+  }
+
+  /** The scan state `verifyToEnd` hands to a walk of one run and gets back. */
+  #walkState: WalkState = { expected: 0, pending: 0, unitEnd: -1, unitSeq: 0, end: 0, last: 0 };
+
+  /**
+   * The JavaScript form of `src/walk.wat` (see `ChunkWalker.walk`), for a chunk outside the WebAssembly module's
+   * memory or a runtime without WebAssembly: takes plain data records wholly inside chunk offsets [pos, limit),
+   * replacing each checksum field by the chain reset that makes one CRC-32 of the run check every record.
+   */
+  #walkRun(pos: number, limit: number, state: WalkState): number {
+    const hs = this.#hs;
+    const buf = this.#buf;
+    const view = this.#view;
+    let expected = state.expected;
+    let pending = state.pending;
+    let count = 0;
+    let last = 0;
+    // The running CRC-32's register as the next record's checksum field is reached (all ones at the start).
+    let register = -1;
+    while (pos + hs <= limit) {
+      const opLen = view.getUint16(pos + 14, true);
+      const keyLen = view.getUint32(pos + 16, true);
+      const valueLen = view.getUint32(pos + 20, true);
+      if (opLen === 0 || opLen > MAX_OP_TYPE_BYTES || keyLen >= LARGE_RECORD || valueLen >= LARGE_RECORD) break;
+      const length = hs + opLen + keyLen + valueLen;
+      if (length >= LARGE_RECORD || pos + length > limit) break;
+      if (buf[pos + 12] !== KIND_DATA || (buf[pos + 13] & ~KNOWN_FLAGS) !== 0) break;
+      const seq = getU64(view, pos + 4);
+      if (seq !== expected) break;
+      const inBatch = (buf[pos + 13] & FLAG_BATCH) !== 0;
+      if (!inBatch && pending > 0) break;
+      const stored = view.getInt32(pos, true);
+      view.setInt32(pos, register ^ CRC_CHAIN_RESET, true);
+      register = ~stored;
+      last = stored;
+      pos += length;
+      expected = seq + 1;
+      count++;
+      if (inBatch) {
+        pending++;
+      } else {
+        state.unitEnd = pos;
+        state.unitSeq = seq;
+      }
+    }
+    state.expected = expected;
+    state.pending = pending;
+    state.end = pos;
+    state.last = last;
+    return count;
+  }
+
+  /** Puts back the checksum fields `#walkRun` replaced (see `ChunkWalker.restore`). */
+  #restoreRun(pos: number, count: number, last: number): void {
+    const view = this.#view;
+    const hs = this.#hs;
+    for (let i = 1; i < count; i++) {
+      const next = pos + hs + view.getUint16(pos + 14, true) + view.getUint32(pos + 16, true) + view.getUint32(pos + 20, true);
+      view.setInt32(pos, ~(view.getInt32(next, true) ^ CRC_CHAIN_RESET), true);
+      pos = next;
+    }
+    view.setInt32(pos, last, true);
+  }
+
+  /** `verifyToEnd`'s loop with one checksum per record: finds the record a failed chained checksum is about. */
+  #verifyEach(limit: number): void {
+    const hs = this.#hs;
+    const buf = this.#buf;
+    const view = this.#view;
+    const bufStart = this.#bufStart;
+    let pos = this.#pos;
+    let expected = this.#expected;
+    let pending = this.pendingMembers;
+    let unitEnd = this.unitEnd;
+    let unitSeq = this.unitSeq;
+    while (pos + hs <= limit) {
+      const at = pos - bufStart;
+      const opLen = view.getUint16(at + 14, true);
+      const payload = opLen + view.getUint32(at + 16, true) + view.getUint32(at + 20, true);
+      const length = hs + payload;
+      if (opLen === 0 || opLen > MAX_OP_TYPE_BYTES || length >= LARGE_RECORD || pos + length > limit) break;
+      if (buf[at + 12] !== KIND_DATA || (buf[at + 13] & ~KNOWN_FLAGS) !== 0) break;
+      if (view.getUint32(at, true) !== crc32Range(buf, at + 4, length - 4)) break;
+      const seq = getU64(view, at + 4);
+      if (seq !== expected) break;
+      const inBatch = (buf[at + 13] & FLAG_BATCH) !== 0;
+      if (!inBatch && pending > 0) break;
+      pos += length;
+      expected = seq + 1;
+      if (inBatch) {
+        pending++;
+      } else {
+        unitEnd = pos;
+        unitSeq = seq;
+      }
+    }
+    this.#pos = pos;
+    this.#expected = expected;
+    this.pendingMembers = pending;
+    this.unitEnd = unitEnd;
+    this.unitSeq = unitSeq;
   }
 
   /**

@@ -21,7 +21,7 @@ import { defaultFileSystem } from "./io/default.ts";
 import type { WalFileSystem } from "./io/types.ts";
 import { errorCode } from "./io/types.ts";
 import { LogCursor } from "./cursor.ts";
-import { ReadBuffer, SegmentScanner } from "./reader.ts";
+import { ReadBuffer, scanChunk, SegmentScanner } from "./reader.ts";
 import type { WalRecord } from "./reader.ts";
 import { checkLogDirectory, isOwnTempName, plannedRepair, refuseNewerVersions, scanLog } from "./recovery.ts";
 import type { LogScan, RecoveryAction, RecoveryReport } from "./recovery.ts";
@@ -180,7 +180,7 @@ export class ReadOnlyLog {
       for (const seg of segments) total += sizeOf(fs, seg.path);
     }
     let done = 0;
-    const chunk = new ReadBuffer(4096);
+    const chunk = scanChunk();
     let found = scanLog(fs, segments, "full", chunk, (bytes) => {
       done += bytes;
       onProgress?.(done, Math.max(total, done));
@@ -439,7 +439,7 @@ function endOf(fs: WalFileSystem, seg: SegmentInfo, chunk: ReadBuffer): { lastSe
 function refreshView(fs: WalFileSystem, dir: string, old: View): View {
   // List first: a segment that exists now was complete before the next one (seen later) was created.
   const { segments: listed, floor } = pendingTruncateView(fs, dir, listSegments(fs, dir));
-  const chunk = new ReadBuffer(4096);
+  const chunk = scanChunk();
   if (listed.length === 0) return { segments: [], activeEnd: SEGMENT_HEADER_SIZE, lastSeq: Math.max(old.lastSeq, floor), floor };
   const newest = old.segments[old.segments.length - 1];
   const at = newest === undefined ? -1 : listed.findIndex((s) => s.name === newest.name);

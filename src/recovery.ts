@@ -42,7 +42,7 @@ import {
   SEGMENT_HEADER_SIZE,
 } from "./format.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
-import { ReadBuffer, SegmentScanner } from "./reader.ts";
+import { ReadBuffer, scanChunk, SegmentScanner } from "./reader.ts";
 import { crc32 } from "./crc32.ts";
 import { errorCode } from "./io/types.ts";
 import {
@@ -172,7 +172,7 @@ export function recoverLog(
   refuseNewerVersions(fs, segments);
 
   // One read chunk for the whole open, as large as the largest segment read, at most 4 MiB.
-  const chunk = new ReadBuffer(4096);
+  const chunk = scanChunk();
   const found = scanLog(fs, segments, options.verify, chunk);
   report.segmentsVerified = found.segmentsVerified;
   report.bytesVerified = found.bytesVerified;

@@ -6,7 +6,7 @@
  */
 
 import type { OpenWriteOptions, WalFile, WalFileSystem } from "./types.ts";
-import { tryLockFile } from "./file_lock.ts";
+import { tryLockFileDeno as tryLockFile } from "./deno_lock.ts";
 
 /** The part of `Deno.FsFile` this adapter uses, declared here so the sources type-check on every runtime. */
 interface DenoFile {

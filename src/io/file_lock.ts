@@ -2,7 +2,8 @@
  * The kernel lock behind the directory lock, the same kind on every runtime so that Deno, Bun and Node
  * processes exclude one another: `flock(2)` on Linux and macOS, `LockFileEx` on Windows.
  *
- * - Deno: `FsFile.tryLockSync` (flock / LockFileEx); no extra permission.
+ * - Deno: `FsFile.tryLockSync` (flock / LockFileEx); no extra permission. In `deno_lock.ts`, so that Deno never
+ *   loads `node:fs` and `node:module` for it (about 9 ms of a fresh process's first open).
  * - Bun: libc's `flock` through `bun:ffi` (Windows: the Node addon, untested).
  * - Node: the prebuilt addon `fs-ext-extra-prebuilt`, whose `flockSync` calls flock (LockFileEx on Windows).
  *
@@ -21,33 +22,10 @@ import process from "node:process";
 import { runtime } from "./runtime.ts";
 import type { WalFileLock } from "./types.ts";
 import { errorCode } from "./types.ts";
-
-/** The part of `Deno.FsFile` the lock uses. */
-interface DenoLockFile {
-  tryLockSync(exclusive?: boolean): boolean;
-  statSync(): { ino: number | null; dev: number; isFile: boolean };
-  writeSync(p: Uint8Array): number;
-  seekSync(offset: number, whence: number): number;
-  truncateSync(len?: number): void;
-  close(): void;
-}
-
-/** The part of the `Deno` namespace the lock uses. */
-interface DenoLockApi {
-  openSync(path: string, options: Record<string, boolean>): DenoLockFile;
-  statSync(path: string): { ino: number | null; dev: number };
-  lstatSync(path: string): { isFile: boolean; isSymlink: boolean; isDirectory: boolean };
-  removeSync(path: string): void;
-  errors: { AlreadyExists: new (...args: never[]) => Error; NotFound: new (...args: never[]) => Error };
-}
+import { codeError, LOCK_ATTEMPTS as ATTEMPTS, notRegular } from "./lock_common.ts";
 
 /** Tries flock(LOCK_EX | LOCK_NB) on a descriptor: true if taken, false if another holder has it. */
 type TryLockFd = (fd: number) => boolean;
-
-/** An Error carrying an OS-style code, as the adapters throw. */
-function codeError(code: string, message: string, cause?: unknown): Error & { code: string } {
-  return Object.assign(new Error(`${code}: ${message}`, { cause }), { code });
-}
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
@@ -140,9 +118,6 @@ function addonFlock(require: (id: string) => unknown): TryLockFd {
   };
 }
 
-/** How many times a locker starts over after the file it locked was removed under it. */
-const ATTEMPTS = 16;
-
 /** Locks through `node:fs` descriptors (Node and Bun). */
 /** What a path that is not a regular file is, for the error message. */
 function kindOf(st: { isSymbolicLink(): boolean; isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean }): string {
@@ -151,10 +126,6 @@ function kindOf(st: { isSymbolicLink(): boolean; isDirectory(): boolean; isFIFO(
   if (st.isFIFO()) return "a FIFO";
   if (st.isSocket()) return "a socket";
   return "a device or other special file";
-}
-
-function notRegular(path: string, kind: string): Error {
-  return codeError("EFTYPE", `${path} is ${kind}, not a regular file`);
 }
 
 function lockWithNodeFs(path: string): WalFileLock | null {
@@ -236,105 +207,12 @@ function nodeLockHandle(fd: number, path: string, created: boolean): WalFileLock
   };
 }
 
-/** Locks through `Deno.FsFile`. */
-function lockWithDeno(deno: DenoLockApi, path: string): WalFileLock | null {
-  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    let before: { isFile: boolean; isSymlink: boolean; isDirectory: boolean } | null = null;
-    try {
-      before = deno.lstatSync(path);
-    } catch (e) {
-      if (!(e instanceof deno.errors.NotFound)) throw e;
-    }
-    if (before !== null && !before.isFile) {
-      throw notRegular(path, before.isSymlink ? "a symbolic link" : before.isDirectory ? "a directory" : "a special file");
-    }
-    let created = true;
-    let file: DenoLockFile;
-    try {
-      file = deno.openSync(path, { read: true, write: true, createNew: true });
-    } catch (e) {
-      if (!(e instanceof deno.errors.AlreadyExists)) throw e;
-      created = false;
-      try {
-        file = deno.openSync(path, { read: true, write: true });
-      } catch (e2) {
-        if (e2 instanceof deno.errors.NotFound) continue;
-        throw e2;
-      }
-    }
-    if (!file.statSync().isFile) {
-      file.close();
-      throw notRegular(path, "a special file");
-    }
-    let locked = false;
-    try {
-      locked = file.tryLockSync(true);
-    } finally {
-      if (!locked) file.close();
-    }
-    if (!locked) return null;
-    // As on Node: the file may have been removed between our open and our lock (ino is null on Windows).
-    let now: { ino: number | null; dev: number } | null = null;
-    try {
-      now = deno.statSync(path);
-    } catch (e) {
-      if (!(e instanceof deno.errors.NotFound)) throw e;
-    }
-    const mine = file.statSync();
-    if (now === null || now.ino !== mine.ino || now.dev !== mine.dev) {
-      file.close();
-      continue;
-    }
-    return denoLockHandle(deno, file, path, created);
-  }
-  throw codeError("ENOLCK", `the lock file ${path} kept being replaced while it was being locked`);
-}
-
-function denoLockHandle(deno: DenoLockApi, file: DenoLockFile, path: string, created: boolean): WalFileLock {
-  let open = true;
-  return {
-    created,
-    current() {
-      try {
-        const now = deno.statSync(path);
-        const mine = file.statSync();
-        return now.ino === mine.ino && now.dev === mine.dev;
-      } catch (e) {
-        if (e instanceof deno.errors.NotFound) return false;
-        throw e;
-      }
-    },
-    write(data) {
-      // Overwrite, then cut: truncating to zero first would make ext4 flush the file on close (auto_da_alloc).
-      file.seekSync(0, 0);
-      let done = 0;
-      while (done < data.length) done += file.writeSync(data.subarray(done));
-      file.truncateSync(data.length);
-    },
-    release(remove = false) {
-      if (!open) return;
-      open = false;
-      try {
-        if (remove) {
-          try {
-            deno.removeSync(path);
-          } catch (e) {
-            if (!(e instanceof deno.errors.NotFound)) throw e;
-          }
-        }
-      } finally {
-        file.close();
-      }
-    },
-  };
-}
-
 /**
- * Creates `path` if missing and takes an exclusive kernel lock on it without waiting; null if another open of
- * the file (any thread, process or path) holds it. Throws (code `ENOLCK` or the OS's) when no lock can be had
- * at all, for example on a file system without lock support: the caller must not go on unlocked.
+ * Creates `path` if missing and takes an exclusive kernel lock on it without waiting (Node and Bun; Deno's is
+ * `deno_lock.ts`); null if another open of the file (any thread, process or path) holds it. Throws (code `ENOLCK`
+ * or the OS's) when no lock can be had at all, for example on a file system without lock support: the caller
+ * must not go on unlocked.
  */
 export function tryLockFile(path: string): WalFileLock | null {
-  const deno = (globalThis as { Deno?: DenoLockApi }).Deno;
-  return deno !== undefined ? lockWithDeno(deno, path) : lockWithNodeFs(path);
+  return lockWithNodeFs(path);
 }
