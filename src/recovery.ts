@@ -55,6 +55,7 @@ import {
 } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 import { LOCK_FILE } from "./lock.ts";
+import { WALK_CHUNK_BYTES } from "./walk.ts";
 import { finishPendingTruncate, TRUNCATE_FILE } from "./truncate.ts";
 
 /** One thing recovery did to the files. */
@@ -171,7 +172,7 @@ export function recoverLog(
   }
   refuseNewerVersions(fs, segments);
 
-  // One read chunk for the whole open, as large as the largest segment read, at most 4 MiB.
+  // One read chunk for the whole open: the WebAssembly walker's memory (1 MiB, see walk.ts) where there is one.
   const chunk = scanChunk();
   const found = scanLog(fs, segments, options.verify, chunk);
   report.segmentsVerified = found.segmentsVerified;
@@ -504,7 +505,7 @@ function checkHeader(file: WalFile, seg: SegmentInfo): number | string {
 /** Reads every record of a segment; says where the valid part ends and whether the log proves damage real. */
 function scan(file: WalFile, firstSeq: number, chunk: ReadBuffer, version: number): ScanResult {
   const size = file.size();
-  const want = Math.min(4 * 1024 * 1024, size);
+  const want = Math.min(WALK_CHUNK_BYTES, size);
   if (chunk.bytes.length < want) chunk.grow(want, 0, 0);
   const scanner = new SegmentScanner(file, firstSeq, size, undefined, chunk, version);
   scanner.verifyToEnd();

@@ -11,7 +11,7 @@ import { CRC_CHAIN_RESET } from "./format.ts";
 import { WALK_WASM_BASE64 } from "./walk_wasm.ts";
 
 /** Bytes of the chunk open reads segments into (the WebAssembly module's whole memory). */
-export const WALK_CHUNK_BYTES = 4 * 1024 * 1024;
+export const WALK_CHUNK_BYTES = 1024 * 1024;
 
 /** What `walk` leaves behind: the scan state just after the last record it took. */
 export interface WalkState {
@@ -43,15 +43,30 @@ export interface ChunkWalker {
   restore(pos: number, count: number, headerSize: number, last: number): void;
 }
 
+/** A WebAssembly global as JavaScript sees it. */
+interface WasmGlobal {
+  value: number;
+}
+
 interface WalkExports {
   walk(pos: number, limit: number, hs: number, large: number, reset: number): number;
   restore(pos: number, count: number, hs: number, reset: number, last: number): void;
-  expected: WebAssembly.Global;
-  pending: WebAssembly.Global;
-  unitEnd: WebAssembly.Global;
-  unitSeq: WebAssembly.Global;
-  end: WebAssembly.Global;
-  last: WebAssembly.Global;
+  expected: WasmGlobal;
+  pending: WasmGlobal;
+  unitEnd: WasmGlobal;
+  unitSeq: WasmGlobal;
+  end: WasmGlobal;
+  last: WasmGlobal;
+}
+
+/**
+ * The part of the `WebAssembly` namespace used here, declared locally: the package's declarations must not need
+ * the DOM or WebAssembly type libraries in a consumer's TypeScript setup.
+ */
+interface WasmApi {
+  Memory: new (descriptor: { initial: number; maximum: number }) => { buffer: ArrayBuffer };
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: unknown };
 }
 
 let instance: ChunkWalker | null | undefined;
@@ -71,11 +86,12 @@ export function walkChunk(): ChunkWalker | null {
 }
 
 function createWalker(): ChunkWalker {
+  const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+  if (wasm === undefined) throw new Error("no WebAssembly");
   const pages = WALK_CHUNK_BYTES / 65536;
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+  const memory = new wasm.Memory({ initial: pages, maximum: pages });
   const code = Uint8Array.from(atob(WALK_WASM_BASE64), (c) => c.charCodeAt(0));
-  const exports = new WebAssembly.Instance(new WebAssembly.Module(code), { env: { memory } })
-    .exports as unknown as WalkExports;
+  const exports = new wasm.Instance(new wasm.Module(code), { env: { memory } }).exports as WalkExports;
   const bytes = new Uint8Array(memory.buffer, 0, WALK_CHUNK_BYTES);
   return {
     bytes,

@@ -24,6 +24,7 @@ import type { MachineFacts, RuntimeResult } from "./report.ts";
 import type { ServerResult } from "./server.ts";
 import { serverTable } from "./server_report.ts";
 import { httpRows, httpTable } from "./http.ts";
+import { coldOpenResults, coldOpenTable } from "./cold_open.ts";
 import type { HttpRow } from "./http.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -34,7 +35,7 @@ const ALL: readonly RuntimeName[] = ["deno", "bun", "node"];
 interface MainArgs {
   quick: boolean;
   /** Which parts run: the log's own workloads and peers ("core"), the server-shaped ones ("server"), or both. */
-  only: "all" | "core" | "server" | "http";
+  only: "all" | "core" | "server" | "http" | "open";
   /** `--module`: measure another checkout's mod.ts in the server-shaped part (before/after). */
   module?: string;
   runtimes: RuntimeName[];
@@ -59,14 +60,14 @@ function parseArgs(argv: readonly string[]): MainArgs {
     } else if (a === "--dir") dir = path.resolve(argv[++i] ?? "");
     else if (a === "--only") {
       const v = argv[++i] ?? "";
-      if (v !== "core" && v !== "server" && v !== "http") {
-        throw new Error(`--only: expected core, server or http, got "${v}"`);
+      if (v !== "core" && v !== "server" && v !== "http" && v !== "open") {
+        throw new Error(`--only: expected core, server, http or open, got "${v}"`);
       }
       only = v;
     } else if (a === "--module") module = path.resolve(argv[++i] ?? "");
     else if (a === "--help" || a === "-h") {
       process.stdout.write(
-        "usage: npm run bench -- [--quick] [--runtime deno|bun|node] [--dir <work dir>] [--only core|server|http]" +
+        "usage: npm run bench -- [--quick] [--runtime deno|bun|node] [--dir <work dir>] [--only core|server|http|open]" +
           " [--module <other checkout>/mod.ts]\n",
       );
       process.exit(0);
@@ -217,6 +218,11 @@ async function main(): Promise<void> {
     process.stdout.write(httpTable(await allHttpRows(opts)) + "\n");
     return;
   }
+  if (opts.only === "open") {
+    fs.mkdirSync(opts.dir, { recursive: true });
+    process.stdout.write(coldOpenTable(await coldOpenResults(repo, opts.runtimes, opts.dir, opts.quick)) + "\n");
+    return;
+  }
   if (opts.only === "server") {
     const servers: ServerResult[] = [];
     for (const rt of opts.runtimes) {
@@ -262,6 +268,7 @@ async function main(): Promise<void> {
       } else process.stdout.write(serverTable(s) + "\n\n");
     }
     process.stdout.write(httpTable(await allHttpRows(opts)) + "\n\n");
+    process.stdout.write(coldOpenTable(await coldOpenResults(repo, opts.runtimes, opts.dir, opts.quick)) + "\n\n");
   }
   const summary = markdownSummary(results, machine, opts.quick);
   process.stdout.write("=== summary (markdown) ===\n" + summary + "\n");
