@@ -8,7 +8,7 @@
  */
 
 import { CRC_CHAIN_RESET } from "./format.ts";
-import { WALK_WASM_BASE64 } from "./walk_wasm.ts";
+import { walkWasmBytes } from "./walk_wasm.ts";
 
 /** Bytes of the chunk open reads segments into (the WebAssembly module's whole memory). */
 export const WALK_CHUNK_BYTES = 1024 * 1024;
@@ -90,8 +90,7 @@ function createWalker(): ChunkWalker {
   if (wasm === undefined) throw new Error("no WebAssembly");
   const pages = WALK_CHUNK_BYTES / 65536;
   const memory = new wasm.Memory({ initial: pages, maximum: pages });
-  const code = Uint8Array.from(atob(WALK_WASM_BASE64), (c) => c.charCodeAt(0));
-  const exports = new wasm.Instance(new wasm.Module(code), { env: { memory } }).exports as WalkExports;
+  const exports = new wasm.Instance(new wasm.Module(walkWasmBytes()), { env: { memory } }).exports as WalkExports;
   const bytes = new Uint8Array(memory.buffer, 0, WALK_CHUNK_BYTES);
   return {
     bytes,
