@@ -18,6 +18,13 @@
  * out gives the record's length, so the search steps over payloads; only after a header that does not check
  * out does it look byte by byte for the next one, with cheap filters before a 28-byte checksum.
  *
+ * Every record's checksum is checked, but not with one call per record: the records of a read chunk are checked
+ * together, by one CRC-32 over the chunk with each record's checksum field replaced by the bytes that restart
+ * the running CRC-32 at the next record (`CRC_CHAIN_RESET` in format.ts, the loop in WebAssembly: walk.wat). The
+ * result equals the last record's checksum exactly when every record's checksum matches its own bytes, with the
+ * same 1-in-2^32 chance of missing damage as a per-record check; a chunk that fails is checked again record by
+ * record to find the first bad one. A fresh process opens a 200,000-record log about 3x faster this way.
+ *
  * The writer appends only to version-2 segments: when the newest segment is version 1, open makes it durable
  * and starts a version-2 segment after it (replacing it when it holds no record).
  *
