@@ -21,8 +21,8 @@ import { defaultFileSystem } from "./io/default.ts";
 import type { WalFileSystem } from "./io/types.ts";
 import { errorCode } from "./io/types.ts";
 import { LogCursor } from "./cursor.ts";
-import { scanChunk, SegmentScanner } from "./reader.ts";
-import type { ReadBuffer } from "./reader.ts";
+import { ReadBuffer, SegmentScanner, withScanChunk } from "./reader.ts";
+import { WALK_CHUNK_BYTES } from "./walk.ts";
 import type { WalRecord } from "./reader.ts";
 import { checkLogDirectory, isOwnTempName, plannedRepair, refuseNewerVersions, scanLog } from "./recovery.ts";
 import type { LogScan, RecoveryAction, RecoveryReport } from "./recovery.ts";
@@ -181,7 +181,7 @@ export class ReadOnlyLog {
       for (const seg of segments) total += sizeOf(fs, seg.path);
     }
     let done = 0;
-    const chunk = scanChunk();
+    const chunk = new ReadBuffer(4096);
     let found = scanLog(fs, segments, "full", chunk, (bytes) => {
       done += bytes;
       onProgress?.(done, Math.max(total, done));
@@ -425,9 +425,12 @@ function sizeOf(fs: WalFileSystem, path: string): number {
 function endOf(fs: WalFileSystem, seg: SegmentInfo, chunk: ReadBuffer): { lastSeq: number; end: number } {
   const file = fs.openRead(seg.path);
   try {
-    const scanner = new SegmentScanner(file, seg.firstSeq, file.size(), undefined, chunk);
-    scanner.verifyToEnd();
-    return { lastSeq: scanner.unitSeq, end: scanner.unitEnd };
+    const size = file.size();
+    return withScanChunk(chunk, Math.min(size, WALK_CHUNK_BYTES), (c) => {
+      const scanner = new SegmentScanner(file, seg.firstSeq, size, undefined, c);
+      scanner.verifyToEnd();
+      return { lastSeq: scanner.unitSeq, end: scanner.unitEnd };
+    });
   } finally {
     file.close();
   }
@@ -440,7 +443,7 @@ function endOf(fs: WalFileSystem, seg: SegmentInfo, chunk: ReadBuffer): { lastSe
 function refreshView(fs: WalFileSystem, dir: string, old: View): View {
   // List first: a segment that exists now was complete before the next one (seen later) was created.
   const { segments: listed, floor } = pendingTruncateView(fs, dir, listSegments(fs, dir));
-  const chunk = scanChunk();
+  const chunk = new ReadBuffer(4096);
   if (listed.length === 0) return { segments: [], activeEnd: SEGMENT_HEADER_SIZE, lastSeq: Math.max(old.lastSeq, floor), floor };
   const newest = old.segments[old.segments.length - 1];
   const at = newest === undefined ? -1 : listed.findIndex((s) => s.name === newest.name);
@@ -458,8 +461,12 @@ function refreshView(fs: WalFileSystem, dir: string, old: View): View {
     segments = listed.slice(0, at + 1);
     const file = fs.openRead(newest.path);
     try {
-      const scanner = new SegmentScanner(file, old.lastSeq + 1, file.size(), old.activeEnd, chunk);
-      scanner.verifyToEnd();
+      const size = file.size();
+      const scanner = withScanChunk(chunk, Math.min(size - old.activeEnd, WALK_CHUNK_BYTES), (c) => {
+        const s = new SegmentScanner(file, old.lastSeq + 1, size, old.activeEnd, c);
+        s.verifyToEnd();
+        return s;
+      });
       lastSeq = scanner.unitSeq;
       activeEnd = scanner.unitEnd;
       // Stopped before the end of the segment: nothing after it is read yet.

@@ -49,7 +49,7 @@ import {
   SEGMENT_HEADER_SIZE,
 } from "./format.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
-import { ReadBuffer, scanChunk, SegmentScanner } from "./reader.ts";
+import { ReadBuffer, SegmentScanner, withScanChunk } from "./reader.ts";
 import { crc32 } from "./crc32.ts";
 import { errorCode } from "./io/types.ts";
 import {
@@ -179,8 +179,8 @@ export function recoverLog(
   }
   refuseNewerVersions(fs, segments);
 
-  // One read chunk for the whole open: the WebAssembly walker's memory (1 MiB, see walk.ts) where there is one.
-  const chunk = scanChunk();
+  // One fallback read chunk for the whole open; each scan uses the WebAssembly walker's memory instead when it can.
+  const chunk = new ReadBuffer(4096);
   const found = scanLog(fs, segments, options.verify, chunk);
   report.segmentsVerified = found.segmentsVerified;
   report.bytesVerified = found.bytesVerified;
@@ -512,10 +512,11 @@ function checkHeader(file: WalFile, seg: SegmentInfo): number | string {
 /** Reads every record of a segment; says where the valid part ends and whether the log proves damage real. */
 function scan(file: WalFile, firstSeq: number, chunk: ReadBuffer, version: number): ScanResult {
   const size = file.size();
-  const want = Math.min(WALK_CHUNK_BYTES, size);
-  if (chunk.bytes.length < want) chunk.grow(want, 0, 0);
-  const scanner = new SegmentScanner(file, firstSeq, size, undefined, chunk, version);
-  scanner.verifyToEnd();
+  const scanner = withScanChunk(chunk, Math.min(WALK_CHUNK_BYTES, size), (c) => {
+    const s = new SegmentScanner(file, firstSeq, size, undefined, c, version);
+    s.verifyToEnd();
+    return s;
+  });
   const stop = scanner.stop;
   const zeros = scanner.zerosFrom < 0 ? 0 : size - scanner.zerosFrom;
   if (stop === null) {

@@ -34,11 +34,12 @@ export interface ChunkWalker {
   /** The chunk: the module's memory. */
   readonly bytes: Uint8Array;
   /**
-   * Takes plain data records from chunk offset `pos` up to `limit`, replacing their checksum fields with chain
+   * Takes plain data records from chunk offset `pos` up to `limit` (at most `maxRun` bytes of them unless the
+   * first alone is longer), replacing their checksum fields with chain
    * resets (see `CRC_CHAIN_RESET`); `state` holds the scan state on entry (`expected`, `pending`, `unitEnd`,
    * `unitSeq`) and on return. Returns how many records it took.
    */
-  walk(pos: number, limit: number, headerSize: number, large: number, state: WalkState): number;
+  walk(pos: number, limit: number, headerSize: number, large: number, maxRun: number, state: WalkState): number;
   /** Puts back the checksum fields of the `count` records a walk took from `pos`. */
   restore(pos: number, count: number, headerSize: number, last: number): void;
 }
@@ -49,7 +50,7 @@ interface WasmGlobal {
 }
 
 interface WalkExports {
-  walk(pos: number, limit: number, hs: number, large: number, reset: number): number;
+  walk(pos: number, limit: number, hs: number, large: number, reset: number, maxRun: number): number;
   restore(pos: number, count: number, hs: number, reset: number, last: number): void;
   expected: WasmGlobal;
   pending: WasmGlobal;
@@ -70,11 +71,27 @@ interface WasmApi {
 }
 
 let instance: ChunkWalker | null | undefined;
+/** A scan holds the walker's chunk (see `leaseWalker`). */
+let leased = false;
 
 /**
- * The walker, created on first use (about 0.1 ms), or null where WebAssembly is unavailable. One per thread:
- * its chunk is used only within one synchronous scan at a time.
+ * The walker for one synchronous scan, or null when another scan holds it (a scan nested in another: a custom
+ * file system's `read` may open another log) or WebAssembly is unavailable. One per thread, created on first use
+ * (about 0.1 ms). The caller gives it back with `releaseWalker()` in a `finally`.
  */
+export function leaseWalker(): ChunkWalker | null {
+  if (leased) return null;
+  const walker = walkChunk();
+  if (walker !== null) leased = true;
+  return walker;
+}
+
+/** Gives the walker back after `leaseWalker()`. */
+export function releaseWalker(): void {
+  leased = false;
+}
+
+/** The walker (not leased), or null where WebAssembly is unavailable. */
 export function walkChunk(): ChunkWalker | null {
   if (instance !== undefined) return instance;
   try {
@@ -94,12 +111,12 @@ function createWalker(): ChunkWalker {
   const bytes = new Uint8Array(memory.buffer, 0, WALK_CHUNK_BYTES);
   return {
     bytes,
-    walk(pos, limit, headerSize, large, state) {
+    walk(pos, limit, headerSize, large, maxRun, state) {
       exports.expected.value = state.expected;
       exports.pending.value = state.pending;
       exports.unitEnd.value = state.unitEnd;
       exports.unitSeq.value = state.unitSeq;
-      const count = exports.walk(pos, limit, headerSize, large, CRC_CHAIN_RESET);
+      const count = exports.walk(pos, limit, headerSize, large, CRC_CHAIN_RESET, maxRun);
       state.expected = exports.expected.value;
       state.pending = exports.pending.value;
       state.unitEnd = exports.unitEnd.value;

@@ -3,8 +3,8 @@
 ;; JavaScript loop of `SegmentScanner.verifyToEnd` does, without the JIT warm-up a fresh process pays for that loop
 ;; (measured: 4-10 ms for 200,000 records, most of a cold open's budget).
 ;;
-;; `walk` steps over plain data records lying wholly in memory[pos, limit) under the rules of `format.ts` (the
-;; same checks as the JavaScript loop, checksum aside), and replaces each record's checksum field with the bytes
+;; `walk` steps over plain data records lying wholly in memory[pos, limit), at most `maxRun` bytes of them, under
+;; the rules of `format.ts` (the same checks as the JavaScript loop, checksum aside), and replaces each record's checksum field with the bytes
 ;; that restart a running CRC-32 (`CRC_CHAIN_RESET` in format.ts): one CRC-32 of the run then equals the last
 ;; record's own checksum exactly when every record's does. It stops before the first record it cannot take and
 ;; returns how many it took; the globals say where it stopped. `restore` puts the checksum fields back: record
@@ -19,12 +19,14 @@
   (global $end (export "end") (mut i32) (i32.const 0))
   (global $last (export "last") (mut i32) (i32.const 0))
 
-  ;; hs: record header size (24 or 32); large: records this long are left to the caller; reset: CRC_CHAIN_RESET.
+  ;; hs: record header size (24 or 32); large: records this long are left to the caller; reset: CRC_CHAIN_RESET;
+  ;; maxRun: the run ends before a record that would take it past this many bytes (a first record always fits).
   (func (export "walk") (param $pos i32) (param $limit i32) (param $hs i32) (param $large i32) (param $reset i32)
-    (result i32)
-    (local $count i32) (local $opLen i32) (local $keyLen i32) (local $valueLen i32) (local $len i32)
+    (param $maxRun i32) (result i32)
+    (local $start i32) (local $count i32) (local $opLen i32) (local $keyLen i32) (local $valueLen i32) (local $len i32)
     (local $flags i32) (local $batch i32) (local $reg i32) (local $stored i32) (local $seq f64)
     (local.set $reg (i32.const -1))
+    (local.set $start (local.get $pos))
     (block $done
       (loop $next
         (br_if $done (i32.gt_u (i32.add (local.get $pos) (local.get $hs)) (local.get $limit)))
@@ -40,6 +42,9 @@
           (i32.add (i32.add (local.get $hs) (local.get $opLen)) (i32.add (local.get $keyLen) (local.get $valueLen))))
         (br_if $done (i32.ge_u (local.get $len) (local.get $large)))
         (br_if $done (i32.gt_u (i32.add (local.get $pos) (local.get $len)) (local.get $limit)))
+        (br_if $done
+          (i32.and (i32.gt_s (local.get $count) (i32.const 0))
+            (i32.gt_u (i32.sub (i32.add (local.get $pos) (local.get $len)) (local.get $start)) (local.get $maxRun))))
         ;; kind DATA (1), and no flag but "bytes" (1) and "batch member" (2)
         (br_if $done (i32.ne (i32.load8_u offset=12 (local.get $pos)) (i32.const 1)))
         (local.set $flags (i32.load8_u offset=13 (local.get $pos)))

@@ -10,7 +10,7 @@ import { WriteAheadLog } from "../mod.ts";
 import { CrashFileSystem, seededRandom } from "../src/io/crash_fs.ts";
 import { CRC_CHAIN_RESET, FORMAT_VERSION } from "../src/format.ts";
 import { crc32 } from "../src/crc32.ts";
-import { ReadBuffer, scanChunk, SegmentScanner } from "../src/reader.ts";
+import { ReadBuffer, SegmentScanner, withScanChunk } from "../src/reader.ts";
 import { walkChunk } from "../src/walk.ts";
 import { walkWasmBytes } from "../src/walk_wasm.ts";
 import { assembleWalk } from "../scripts/wasm_assemble.ts";
@@ -39,9 +39,13 @@ function scanAllWays(fs: CrashFileSystem, path: string, firstSeq: number): { eac
     while (each.next()) { /* every record with its own checksum */ }
     const js = new SegmentScanner(file, firstSeq, size, undefined, new ReadBuffer(4096), FORMAT_VERSION);
     js.verifyToEnd();
-    const wasm = new SegmentScanner(file, firstSeq, size, undefined, scanChunk(), FORMAT_VERSION);
-    wasm.verifyToEnd();
-    return { each: outcome(each), js: outcome(js), wasm: outcome(wasm) };
+    const wasm = withScanChunk(new ReadBuffer(4096), size, (chunk) => {
+      assert.equal(chunk.bytes, walkChunk()?.bytes, "the scan did not get the WebAssembly walker's memory");
+      const s = new SegmentScanner(file, firstSeq, size, undefined, chunk, FORMAT_VERSION);
+      s.verifyToEnd();
+      return outcome(s);
+    });
+    return { each: outcome(each), js: outcome(js), wasm };
   } finally {
     file.close();
   }
