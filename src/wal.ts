@@ -30,6 +30,7 @@ import { lowestToCome, OpenStreams, throwIfEnded } from "./streams.ts";
 import type { StreamSlot, StreamState } from "./streams.ts";
 import type { RecoveryReport } from "./recovery.ts";
 import { truncateLog } from "./truncate.ts";
+import { findKeepThrough, truncateAfterLog } from "./truncate_after.ts";
 import { checkBatch, checkKey, checkOpType, checkReadOptions, checkReadSignal, checkSeq, checkValue } from "./validate.ts";
 import { LogWriter } from "./writer.ts";
 import type { BatchOp, Value, WriterStats } from "./writer.ts";
@@ -141,6 +142,17 @@ export class WriteAheadLog {
   #streams = new OpenStreams();
   /** Sizes of sealed segments (which never change) by name, so `stats()` reads each one once. */
   #sealedSizes = new Map<string, number>();
+  /**
+   * Calls held behind a `truncateAfter` that has not resolved yet (the cut included): while any is, every write
+   * call queues behind them in call order, so that it gets its seq only after the cut (see {@link truncateAfter}).
+   */
+  #held = 0;
+  /** Settles once the last held call has been issued (a held `truncateAfter`: once it is done). */
+  #heldTail: Promise<void> = Promise.resolve();
+  /** `close()` is waiting for held calls: new calls are refused as after a close. */
+  #closingHeld = false;
+  /** The last seq each open stream may yield: the log's last seq when it began (appends after it are not read). */
+  #streamEnds = new WeakMap<StreamState, number>();
 
   /** @ignore Internal: handles come from {@link WriteAheadLog.open}. */
   private constructor(
@@ -234,7 +246,35 @@ export class WriteAheadLog {
   }
 
   #check(): WalError | null {
+    if (this.#closingHeld) return new WalClosedError();
     return this.#writer.broken;
+  }
+
+  /**
+   * Runs `issue` after every held call was issued (after a held `truncateAfter` is done). `exclusive`: later calls
+   * wait until the promise `issue` returns settles, not only until `issue` ran. Arguments were checked already.
+   */
+  #hold<T>(issue: () => Promise<T>, exclusive: boolean): Promise<T> {
+    this.#held++;
+    const box = this.#heldTail.then(() => {
+      let result: Promise<T>;
+      const broken = this.#writer.broken;
+      if (broken !== null) result = Promise.reject(broken);
+      else {
+        try {
+          result = issue();
+        } catch (e) {
+          result = Promise.reject(e);
+        }
+      }
+      // Boxed, so that the chain does not wait for an append's fdatasync.
+      return { result };
+    });
+    const issued = box.then((b) => exclusive ? b.result.then(noop, noop) : undefined);
+    this.#heldTail = issued.then(() => {
+      this.#held--;
+    });
+    return box.then((b) => b.result);
   }
 
   /**
@@ -258,6 +298,11 @@ export class WriteAheadLog {
       checkOpType(opType);
       checkKey(key);
       checkValue(value);
+      if (this.#held > 0) {
+        // Copied now: the caller may reuse its buffer once the call returned, as it may when nothing is held.
+        const kept = typeof value === "string" ? value : value.slice();
+        return this.#hold(() => this.#writer.append(opType, key, kept), false);
+      }
       return this.#writer.append(opType, key, value);
     } catch (e) {
       return Promise.reject(e);
@@ -274,6 +319,10 @@ export class WriteAheadLog {
     if (broken !== null) return Promise.reject(broken);
     try {
       const ops: BatchOp[] = checkBatch(operations);
+      if (this.#held > 0) {
+        const kept = ops.map((op) => ({ ...op, value: typeof op.value === "string" ? op.value : op.value.slice() }));
+        return this.#hold(() => this.#writer.appendBatch(kept), false);
+      }
       return this.#writer.appendBatch(ops);
     } catch (e) {
       return Promise.reject(e);
@@ -284,10 +333,14 @@ export class WriteAheadLog {
   checkpoint(): Promise<number> {
     const broken = this.#check();
     if (broken !== null) return Promise.reject(broken);
+    if (this.#held > 0) return this.#hold(() => this.#writer.checkpoint(), false);
     return this.#writer.checkpoint();
   }
 
-  /** The last seq handed out (including appends not yet resolved); 0 for a fresh log. */
+  /**
+   * The last seq handed out (including appends not yet resolved); 0 for a fresh log. While a `truncateAfter` is
+   * pending, the appends held behind it have no seq yet and are not counted.
+   */
   currentSeqNum(): number {
     return this.#writer.nextSeq - 1;
   }
@@ -395,6 +448,7 @@ export class WriteAheadLog {
     const chunk: WalRecord[] = [];
     const state: StreamState = { cursor, position: cursor.afterSeq, chunk, next: 0, more: true, ended: null };
     this.#streams.add(slot, state);
+    this.#streamEnds.set(state, this.#writer.nextSeq - 1);
     // The descriptor is released when the signal aborts, not when the consumer next steps (it may never).
     const onAbort = () => this.#streams.abort(state, signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -428,6 +482,11 @@ export class WriteAheadLog {
     const broken = this.#check();
     if (broken !== null) throw broken;
     checkSeq(upToSeq, "upToSeq");
+    if (this.#held > 0) return this.#hold(() => this.#truncate(upToSeq), true);
+    return this.#truncate(upToSeq);
+  }
+
+  async #truncate(upToSeq: number): Promise<void> {
     const writer = this.#writer;
     // Rewrites files under the writer: only once nothing is queued or in flight (checked with no await after).
     while (!writer.idle) await writer.drain();
@@ -448,10 +507,94 @@ export class WriteAheadLog {
     }
   }
 
+  /**
+   * Removes every record with seq > `n`, so that numbering continues at `n + 1`: a raft follower drops the
+   * conflicting tail of its log this way before it appends the leader's entries. Resolves once the cut is durable;
+   * `currentSeqNum()` then says where the log ends. Crash-safe: a crash leaves the log as before or as after.
+   *
+   * - A batch is kept or removed whole: when `n` falls inside one (a member, so its COMMIT is after `n`), the whole
+   *   batch goes and numbering continues at its first member's seq, so `currentSeqNum()` ends up below `n`.
+   * - `n >= currentSeqNum()`: nothing is removed. `n` from `firstSeqNum() - 1` up removes records; below that
+   *   (records `truncate` already removed, whose contents the log cannot compare) is refused with
+   *   WalInvalidArgumentError, and so is anything not a non-negative safe integer.
+   * - Appends (and batches, checkpoints, syncs, truncates) called before it are written first and get their seqs
+   *   as usual; the cut then removes those above `n`. Write calls made after it and before it resolves wait behind
+   *   it (in call order) and get their seqs after the cut: the first append gets `currentSeqNum() + 1` as it is
+   *   once the cut is done. Every seq an append resolves to is the seq its record has in the log.
+   * - A stream (`replayStream`, `iterate`) that may still yield a removed record ends: its next step throws
+   *   WalTruncatedError (`after` true). Streams that end at or before the cut go on.
+   *
+   * @param n the seq to keep through
+   * @throws WalInvalidArgumentError for a bad `n`.
+   * @throws WalCorruptionError (the log untouched) if the segment to cut holds damage a read has not yet met
+   *   (possible only with `verify: "tail"`).
+   * @example
+   * ```ts
+   * import { WriteAheadLog } from "@wal/wal";
+   * const wal = await WriteAheadLog.open(await Deno.makeTempDir());
+   * for (let i = 1; i <= 5; i++) await wal.append("PUT", `entry:${i}`, "term 1");
+   * await wal.truncateAfter(3); // entries 4 and 5 conflict with the leader's log
+   * console.log(wal.currentSeqNum()); // 3
+   * console.log(await wal.append("PUT", "entry:4", "term 2")); // 4
+   * await wal.close();
+   * ```
+   */
+  truncateAfter(n: number): Promise<void> {
+    const broken = this.#check();
+    if (broken !== null) return Promise.reject(broken);
+    try {
+      checkSeq(n, "n");
+      this.#checkCutFloor(n);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // Always held, so that every write call made before it resolves is held behind it.
+    return this.#hold(() => this.#truncateAfter(n), true);
+  }
+
+  #checkCutFloor(n: number): void {
+    const floor = this.firstSeqNum() - 1;
+    if (n < floor) {
+      throw new WalInvalidArgumentError(
+        "n",
+        `must be at least firstSeqNum() - 1 (${floor}): the records before it were removed by truncate`,
+      );
+    }
+  }
+
+  async #truncateAfter(n: number): Promise<void> {
+    const writer = this.#writer;
+    // Cuts files under the writer: only once nothing is queued or in flight (checked with no await after).
+    while (!writer.idle) await writer.drain();
+    if (writer.broken !== null) throw writer.broken;
+    if (n >= writer.nextSeq - 1) return;
+    // A truncate that ran in between may have raised the floor.
+    this.#checkCutFloor(n);
+    let keep: number;
+    try {
+      keep = findKeepThrough(this.#fs, writer.segments, writer.activeSize, n);
+    } catch (e) {
+      // Damage in the segment to cut: nothing changed, but appends stop until a reopen repairs it.
+      writer.refuse(e instanceof WalCorruptionError ? e : new WalReadError(e));
+      throw e instanceof WalError ? e : new WalReadError(e);
+    }
+    const ends = this.#streamEnds;
+    this.#streams.end((s) => mayYieldAfter(s, ends.get(s) ?? Infinity, keep) ? new WalTruncatedError(keep, s.position, true) : null);
+    try {
+      writer.segments = truncateAfterLog(this.#fs, this.#path, keep);
+      writer.resetTail(keep + 1);
+    } catch (e) {
+      // Whatever step failed, the handle cannot know the files' state: it fails; a reopen finishes the cut.
+      writer.refuse(new WalFailedError(e));
+      throw e;
+    }
+  }
+
   /** Writes anything queued and fdatasyncs the active segment. */
   async sync(): Promise<void> {
     const broken = this.#check();
     if (broken !== null) throw broken;
+    if (this.#held > 0) return this.#hold(() => this.#writer.sync(), false);
     await this.#writer.sync();
   }
 
@@ -461,6 +604,12 @@ export class WriteAheadLog {
     this.#closed = true;
     this.#streams.end(() => new WalClosedError("the log was closed while this stream was open"));
     try {
+      if (this.#held > 0) {
+        // Calls held behind a truncateAfter were made before close: they are issued, and then written by it.
+        this.#closingHeld = true;
+        await this.#heldTail;
+        while (this.#held > 0) await this.#heldTail;
+      }
       await this.#writer.close();
     } finally {
       this.#lock.release();
@@ -529,6 +678,18 @@ export class WriteAheadLog {
       recovery: this.recovery,
     };
   }
+}
+
+function noop(): void {}
+
+/**
+ * Whether a stream may still yield a record with seq > keep: it ends at `end` (the log's last seq when it began),
+ * so one whose end is at or before the cut goes on; otherwise what it has decoded and not yet yielded, or what
+ * its cursor may still read, reaches past the cut.
+ */
+function mayYieldAfter(state: StreamState, end: number, keep: number): boolean {
+  if (state.more) return end > keep && lowestToCome(state) <= end;
+  return state.next < state.chunk.length && state.chunk[state.chunk.length - 1].seqNum > keep;
 }
 
 /**
