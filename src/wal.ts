@@ -143,12 +143,12 @@ export class WriteAheadLog {
   /** Sizes of sealed segments (which never change) by name, so `stats()` reads each one once. */
   #sealedSizes = new Map<string, number>();
   /**
-   * Calls held behind a `truncateAfter` that has not resolved yet (the cut included): while any is, every write
-   * call queues behind them in call order, so that it gets its seq only after the cut (see {@link truncateAfter}).
+   * While a `truncateAfter` runs (null otherwise): the write calls made since, in call order. They are issued when
+   * it is done, before its promise resolves, so that each gets its seq after the cut (see {@link truncateAfter}).
    */
-  #held = 0;
-  /** Settles once the last held call has been issued (a held `truncateAfter`: once it is done). */
-  #heldTail: Promise<void> = Promise.resolve();
+  #held: HeldCall[] | null = null;
+  /** `close()` calls waiting for the held calls to be issued. */
+  #heldWaiters: (() => void)[] = [];
   /** `close()` is waiting for held calls: new calls are refused as after a close. */
   #closingHeld = false;
   /** The last seq each open stream may yield: the log's last seq when it began (appends after it are not read). */
@@ -251,30 +251,62 @@ export class WriteAheadLog {
   }
 
   /**
-   * Runs `issue` after every held call was issued (after a held `truncateAfter` is done). `exclusive`: later calls
-   * wait until the promise `issue` returns settles, not only until `issue` ran. Arguments were checked already.
+   * Runs `issue` now when nothing is held, else once every call held before it was issued. `exclusive` (a
+   * `truncateAfter`, or a truncate held behind one): later calls are held until the promise `issue` returns
+   * settles. Arguments were checked already.
    */
   #hold<T>(issue: () => Promise<T>, exclusive: boolean): Promise<T> {
-    this.#held++;
-    const box = this.#heldTail.then(() => {
-      let result: Promise<T>;
-      const broken = this.#writer.broken;
-      if (broken !== null) result = Promise.reject(broken);
-      else {
-        try {
-          result = issue();
-        } catch (e) {
-          result = Promise.reject(e);
-        }
+    return new Promise<T>((resolve, reject) => {
+      const call: HeldCall = { issue, exclusive, resolve: resolve as (v: unknown) => void, reject };
+      if (this.#held !== null) this.#held.push(call);
+      else if (exclusive) {
+        this.#held = [];
+        this.#runHeld(call);
+      } else this.#issueHeld(call);
+    });
+  }
+
+  #issueHeld(call: HeldCall): void {
+    const broken = this.#writer.broken;
+    if (broken !== null) return call.reject(broken);
+    try {
+      call.issue().then(call.resolve, call.reject);
+    } catch (e) {
+      call.reject(e);
+    }
+  }
+
+  /** Runs an exclusive call; when it settles, issues what was held behind it before its caller hears back. */
+  #runHeld(call: HeldCall): void {
+    const done = (settle: () => void) => {
+      this.#releaseHeld();
+      settle();
+    };
+    let result: Promise<unknown>;
+    const broken = this.#writer.broken;
+    try {
+      result = broken !== null ? Promise.reject(broken) : call.issue();
+    } catch (e) {
+      result = Promise.reject(e);
+    }
+    result.then((v) => done(() => call.resolve(v)), (e) => done(() => call.reject(e)));
+  }
+
+  #releaseHeld(): void {
+    const held = this.#held ?? [];
+    for (;;) {
+      const next = held.shift();
+      if (next === undefined) break;
+      if (next.exclusive) {
+        this.#runHeld(next);
+        return;
       }
-      // Boxed, so that the chain does not wait for an append's fdatasync.
-      return { result };
-    });
-    const issued = box.then((b) => exclusive ? b.result.then(noop, noop) : undefined);
-    this.#heldTail = issued.then(() => {
-      this.#held--;
-    });
-    return box.then((b) => b.result);
+      this.#issueHeld(next);
+    }
+    this.#held = null;
+    const waiters = this.#heldWaiters;
+    this.#heldWaiters = [];
+    for (const w of waiters) w();
   }
 
   /**
@@ -298,7 +330,7 @@ export class WriteAheadLog {
       checkOpType(opType);
       checkKey(key);
       checkValue(value);
-      if (this.#held > 0) {
+      if (this.#held !== null) {
         // Copied now: the caller may reuse its buffer once the call returned, as it may when nothing is held.
         const kept = typeof value === "string" ? value : value.slice();
         return this.#hold(() => this.#writer.append(opType, key, kept), false);
@@ -319,7 +351,7 @@ export class WriteAheadLog {
     if (broken !== null) return Promise.reject(broken);
     try {
       const ops: BatchOp[] = checkBatch(operations);
-      if (this.#held > 0) {
+      if (this.#held !== null) {
         const kept = ops.map((op) => ({ ...op, value: typeof op.value === "string" ? op.value : op.value.slice() }));
         return this.#hold(() => this.#writer.appendBatch(kept), false);
       }
@@ -333,7 +365,7 @@ export class WriteAheadLog {
   checkpoint(): Promise<number> {
     const broken = this.#check();
     if (broken !== null) return Promise.reject(broken);
-    if (this.#held > 0) return this.#hold(() => this.#writer.checkpoint(), false);
+    if (this.#held !== null) return this.#hold(() => this.#writer.checkpoint(), false);
     return this.#writer.checkpoint();
   }
 
@@ -482,7 +514,7 @@ export class WriteAheadLog {
     const broken = this.#check();
     if (broken !== null) throw broken;
     checkSeq(upToSeq, "upToSeq");
-    if (this.#held > 0) return this.#hold(() => this.#truncate(upToSeq), true);
+    if (this.#held !== null) return this.#hold(() => this.#truncate(upToSeq), true);
     return this.#truncate(upToSeq);
   }
 
@@ -594,7 +626,7 @@ export class WriteAheadLog {
   async sync(): Promise<void> {
     const broken = this.#check();
     if (broken !== null) throw broken;
-    if (this.#held > 0) return this.#hold(() => this.#writer.sync(), false);
+    if (this.#held !== null) return this.#hold(() => this.#writer.sync(), false);
     await this.#writer.sync();
   }
 
@@ -604,11 +636,10 @@ export class WriteAheadLog {
     this.#closed = true;
     this.#streams.end(() => new WalClosedError("the log was closed while this stream was open"));
     try {
-      if (this.#held > 0) {
+      if (this.#held !== null) {
         // Calls held behind a truncateAfter were made before close: they are issued, and then written by it.
         this.#closingHeld = true;
-        await this.#heldTail;
-        while (this.#held > 0) await this.#heldTail;
+        await new Promise<void>((resolve) => this.#heldWaiters.push(resolve));
       }
       await this.#writer.close();
     } finally {
@@ -680,7 +711,13 @@ export class WriteAheadLog {
   }
 }
 
-function noop(): void {}
+/** A write call held behind a running `truncateAfter`. */
+interface HeldCall {
+  issue: () => Promise<unknown>;
+  exclusive: boolean;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
 
 /**
  * Whether a stream may still yield a record with seq > keep: it ends at `end` (the log's last seq when it began),
