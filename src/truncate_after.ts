@@ -28,15 +28,24 @@ function holderIndex(segments: readonly SegmentInfo[], target: number): number {
   return holder;
 }
 
+/** Where a cut goes: the seq kept through, and where that record ends in the segment that holds the next seq. */
+export interface CutPoint {
+  keepThrough: number;
+  /** The segment to shorten (the last one starting at or before keepThrough + 1). */
+  path: string;
+  /** Its length after the cut. */
+  end: number;
+}
+
 /**
- * The seq the log keeps through for `truncateAfter(n)`: `n` itself when it ends a unit (a standalone record, a
- * COMMIT or a CHECKPOINT), else the seq before the batch `n` is a member of (batches are removed whole).
- * The caller ensures firstSeq - 1 <= n < the last seq, with nothing in flight.
+ * Where `truncateAfter(n)` cuts: after `n` itself when it ends a unit (a standalone record, a COMMIT or a
+ * CHECKPOINT), else before the batch `n` is a member of (batches are removed whole). The caller ensures
+ * firstSeq - 1 <= n < the last seq, with nothing in flight.
  *
  * @param activeEnd where the acknowledged records of the newest segment end
  * @throws WalCorruptionError when the segment to cut holds damage before seq n + 1 (the log is not touched)
  */
-export function findKeepThrough(fs: WalFileSystem, segments: readonly SegmentInfo[], activeEnd: number, n: number): number {
+export function findCutPoint(fs: WalFileSystem, segments: readonly SegmentInfo[], activeEnd: number, n: number): CutPoint {
   const index = holderIndex(segments, n + 1);
   const seg = segments[index];
   const file = fs.openRead(seg.path);
@@ -44,9 +53,11 @@ export function findKeepThrough(fs: WalFileSystem, segments: readonly SegmentInf
     const end = index === segments.length - 1 ? activeEnd : file.size();
     const scanner = new SegmentScanner(file, seg.firstSeq, end);
     let keep = seg.firstSeq - 1;
+    let at = scanner.unitEnd;
     while (scanner.next()) {
-      if (scanner.seq > n) return keep;
+      if (scanner.seq > n) return { keepThrough: keep, path: seg.path, end: at };
       keep = scanner.unitSeq;
+      at = scanner.unitEnd;
     }
     throw new WalCorruptionError(
       scanner.stop !== null
@@ -59,8 +70,9 @@ export function findKeepThrough(fs: WalFileSystem, segments: readonly SegmentInf
   }
 }
 
-/** Removes every record with seq > keepThrough (a unit boundary, at least firstSeq - 1); returns the new segments. */
-export function truncateAfterLog(fs: WalFileSystem, dir: string, keepThrough: number): SegmentInfo[] {
+/** Removes every record after the cut point `findCutPoint` found; returns the new segments. */
+export function truncateAfterLog(fs: WalFileSystem, dir: string, cut: CutPoint): SegmentInfo[] {
+  const keepThrough = cut.keepThrough;
   const segments = listSegments(fs, dir);
   const holder = holderIndex(segments, keepThrough + 1);
   if (holder >= 0) {
@@ -73,7 +85,7 @@ export function truncateAfterLog(fs: WalFileSystem, dir: string, keepThrough: nu
     }
   }
   writeFileDurably(fs, dir, TRUNCATE_FILE, [encodeTruncateAfterFile(keepThrough)]);
-  applyTruncateAfter(fs, dir, keepThrough);
+  applyTruncateAfter(fs, dir, keepThrough, cut);
   fs.remove(fs.join(dir, TRUNCATE_FILE));
   fs.syncDir(dir);
   const left = listSegments(fs, dir);
@@ -96,8 +108,11 @@ export function finishPendingTruncateAfter(fs: WalFileSystem, dir: string): numb
   return keepThrough;
 }
 
-/** Idempotent: brings the files from any state of an interrupted cut to its end state. */
-function applyTruncateAfter(fs: WalFileSystem, dir: string, keepThrough: number): void {
+/**
+ * Idempotent: brings the files from any state of an interrupted cut to its end state. `known`: where the live
+ * call found the cut, so that the segment need not be scanned again.
+ */
+function applyTruncateAfter(fs: WalFileSystem, dir: string, keepThrough: number, known?: CutPoint): void {
   const target = keepThrough + 1;
   const segments = listSegments(fs, dir);
   const holder = holderIndex(segments, target);
@@ -107,18 +122,22 @@ function applyTruncateAfter(fs: WalFileSystem, dir: string, keepThrough: number)
     // Only a damaged directory gets here (the cut never goes below the first segment): numbering goes on at target.
     createSegment(fs, dir, target);
   } else {
-    cutSegment(fs, segments[holder], keepThrough);
+    const seg = segments[holder];
+    cutSegment(fs, seg, keepThrough, known?.path === seg.path ? known.end : undefined);
   }
   fs.syncDir(dir);
 }
 
-/** Shortens `seg` to end after the record keepThrough (to its header when it starts after it), durably. */
-function cutSegment(fs: WalFileSystem, seg: SegmentInfo, keepThrough: number): void {
+/**
+ * Shortens `seg` to end after the record keepThrough (to its header when it starts after it), durably, at
+ * `knownEnd` when the caller found that place already.
+ */
+function cutSegment(fs: WalFileSystem, seg: SegmentInfo, keepThrough: number, knownEnd?: number): void {
   const file = fs.openWrite(seg.path, { create: false });
   try {
     const size = file.size();
-    let end = SEGMENT_HEADER_SIZE;
-    if (seg.firstSeq <= keepThrough) {
+    let end = knownEnd ?? SEGMENT_HEADER_SIZE;
+    if (knownEnd === undefined && seg.firstSeq <= keepThrough) {
       const scanner = new SegmentScanner(file, seg.firstSeq, size);
       // keepThrough ends a unit; a scan that stops before it (a torn tail) cuts at the last complete unit.
       while (scanner.next() && scanner.seq <= keepThrough) end = scanner.unitEnd;

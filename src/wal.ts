@@ -30,7 +30,8 @@ import { lowestToCome, OpenStreams, throwIfEnded } from "./streams.ts";
 import type { StreamSlot, StreamState } from "./streams.ts";
 import type { RecoveryReport } from "./recovery.ts";
 import { truncateLog } from "./truncate.ts";
-import { findKeepThrough, truncateAfterLog } from "./truncate_after.ts";
+import { findCutPoint, truncateAfterLog } from "./truncate_after.ts";
+import type { CutPoint } from "./truncate_after.ts";
 import { checkBatch, checkKey, checkOpType, checkReadOptions, checkReadSignal, checkSeq, checkValue } from "./validate.ts";
 import { LogWriter } from "./writer.ts";
 import type { BatchOp, Value, WriterStats } from "./writer.ts";
@@ -602,18 +603,19 @@ export class WriteAheadLog {
     if (n >= writer.nextSeq - 1) return;
     // A truncate that ran in between may have raised the floor.
     this.#checkCutFloor(n);
-    let keep: number;
+    let cut: CutPoint;
     try {
-      keep = findKeepThrough(this.#fs, writer.segments, writer.activeSize, n);
+      cut = findCutPoint(this.#fs, writer.segments, writer.activeSize, n);
     } catch (e) {
       // Damage in the segment to cut: nothing changed, but appends stop until a reopen repairs it.
       writer.refuse(e instanceof WalCorruptionError ? e : new WalReadError(e));
       throw e instanceof WalError ? e : new WalReadError(e);
     }
+    const keep = cut.keepThrough;
     const ends = this.#streamEnds;
     this.#streams.end((s) => mayYieldAfter(s, ends.get(s) ?? Infinity, keep) ? new WalTruncatedError(keep, s.position, true) : null);
     try {
-      writer.segments = truncateAfterLog(this.#fs, this.#path, keep);
+      writer.segments = truncateAfterLog(this.#fs, this.#path, cut);
       writer.resetTail(keep + 1);
     } catch (e) {
       // Whatever step failed, the handle cannot know the files' state: it fails; a reopen finishes the cut.

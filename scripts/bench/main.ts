@@ -25,6 +25,8 @@ import type { ServerResult } from "./server.ts";
 import { serverTable } from "./server_report.ts";
 import { httpRows, httpTable } from "./http.ts";
 import type { HttpRow } from "./http.ts";
+import { truncateResult, truncateTable } from "./truncate_cases.ts";
+import type { TruncateResult } from "./truncate_cases.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..", "..");
@@ -34,7 +36,7 @@ const ALL: readonly RuntimeName[] = ["deno", "bun", "node"];
 interface MainArgs {
   quick: boolean;
   /** Which parts run: the log's own workloads and peers ("core"), the server-shaped ones ("server"), or both. */
-  only: "all" | "core" | "server" | "http";
+  only: "all" | "core" | "server" | "http" | "truncate";
   /** `--module`: measure another checkout's mod.ts in the server-shaped part (before/after). */
   module?: string;
   runtimes: RuntimeName[];
@@ -59,14 +61,14 @@ function parseArgs(argv: readonly string[]): MainArgs {
     } else if (a === "--dir") dir = path.resolve(argv[++i] ?? "");
     else if (a === "--only") {
       const v = argv[++i] ?? "";
-      if (v !== "core" && v !== "server" && v !== "http") {
-        throw new Error(`--only: expected core, server or http, got "${v}"`);
+      if (v !== "core" && v !== "server" && v !== "http" && v !== "truncate") {
+        throw new Error(`--only: expected core, server, http or truncate, got "${v}"`);
       }
       only = v;
     } else if (a === "--module") module = path.resolve(argv[++i] ?? "");
     else if (a === "--help" || a === "-h") {
       process.stdout.write(
-        "usage: npm run bench -- [--quick] [--runtime deno|bun|node] [--dir <work dir>] [--only core|server|http]" +
+        "usage: npm run bench -- [--quick] [--runtime deno|bun|node] [--dir <work dir>] [--only core|server|http|truncate]" +
           " [--module <other checkout>/mod.ts]\n",
       );
       process.exit(0);
@@ -215,6 +217,17 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.only === "http") {
     process.stdout.write(httpTable(await allHttpRows(opts)) + "\n");
+    return;
+  }
+  if (opts.only === "truncate") {
+    const results: TruncateResult[] = [];
+    for (const rt of opts.runtimes.filter((r) => fs.existsSync(path.join(bin, r)))) {
+      const r = await truncateResult(repo, rt, opts.dir, opts.quick);
+      if (typeof r === "string") process.exitCode = 1;
+      if (typeof r === "string") process.stderr.write(r + "\n");
+      else results.push(r);
+    }
+    process.stdout.write(truncateTable(results) + "\n");
     return;
   }
   if (opts.only === "server") {
