@@ -617,6 +617,8 @@ export class WriteAheadLog {
     try {
       writer.segments = truncateAfterLog(this.#fs, this.#path, cut);
       writer.resetTail(keep + 1);
+      // The cut segment is the active one now, and may be sealed again later at another size.
+      this.#sealedSizes.clear();
     } catch (e) {
       // Whatever step failed, the handle cannot know the files' state: it fails; a reopen finishes the cut.
       writer.refuse(new WalFailedError(e));

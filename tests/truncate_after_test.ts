@@ -303,3 +303,21 @@ test("a pending cut left by a crash is finished by open, before anything else", 
   }
   assert.ok(finished > 0, "some crash point should leave a pending cut");
 });
+
+test("stats() after truncateAfter counts the cut segment at its new size, also once it is sealed again", async () => {
+  const disk = new CrashFileSystem({ seed: 15 });
+  // Not "sync" mode: no zeros preallocated after the records, so the files' sizes are what stats() counts.
+  const wal = await WriteAheadLog.open(DIR, { ...OPTIONS, fs: disk, syncMode: "none" });
+  for (let i = 0; i < 40; i++) await wal.append("PUT", `k${i}`, "v".repeat(300));
+  const sizes = () =>
+    disk.list(DIR).filter((n) => n.endsWith(".wal")).reduce((sum, n) => sum + disk.readFile(`${DIR}/${n}`).length, 0);
+  assert.ok(wal.stats().segments >= 3);
+  assert.equal(wal.stats().segmentBytes, sizes()); // caches the sealed segments' sizes
+  await wal.truncateAfter(5);
+  // No stats() call here: the next one must not use the size it cached for the first segment while it was sealed.
+  assert.equal(disk.list(DIR).filter((n) => n.endsWith(".wal")).length, 1);
+  for (let i = 0; i < 40; i++) await wal.append("PUT", `j${i}`, "w".repeat(100 + i));
+  await wal.sync();
+  assert.equal(wal.stats().segmentBytes, sizes());
+  await wal.close();
+});
