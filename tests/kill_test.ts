@@ -269,7 +269,7 @@ for (const [index, runtime] of RUNTIMES.entries()) {
       const r = rand();
       const delay = r < 0.1 ? 0 : Math.floor(5 + rand() * 200);
       const where = `${runtime} kill ${kill + 1}/${KILLS} (seed ${SEED}, delay ${delay} ms, dir ${dir})`;
-      const child = spawnChild(runtime, ["write", dir, gen, String(childSeed), String(CHILD_MAX_MS)]);
+      const child = spawnChild(runtime, ["write-cut", dir, gen, String(childSeed), String(CHILD_MAX_MS)]);
       try {
         const printedPid = await child.ready;
         assert.equal(printedPid, child.pid, `${where}: the child's pid is the spawned process's`);
