@@ -184,7 +184,8 @@ export class WalLockedError extends WalError {
 }
 
 /**
- * A stream (`replayStream`, `iterate`) ended because `truncate` removed records it had not yet yielded.
+ * A stream (`replayStream`, `iterate`) ended because `truncate` or `truncateAfter` removed records it had not yet
+ * yielded.
  *
  * @example
  * ```ts
@@ -194,20 +195,32 @@ export class WalLockedError extends WalError {
  * ```
  */
 export class WalTruncatedError extends WalError {
-  /** The truncate removed every record with seq <= this. */
+  /**
+   * `truncate`: it removed every record with seq <= this. `truncateAfter` (`after` true): it removed every record
+   * with seq > this.
+   */
   readonly upToSeq: number;
   /** The seq of the last record the stream had yielded (its `afterSeq` if none). */
   readonly position: number;
-  /** Creates the error for a truncate up to `upToSeq` that overtook a stream at `position`. */
-  constructor(upToSeq: number, position: number) {
+  /** True when `truncateAfter` removed the log's tail, false when `truncate` removed its head. */
+  readonly after: boolean;
+  /**
+   * Creates the error for a truncate up to `upToSeq` (or, with `after`, a `truncateAfter` keeping records up to
+   * `upToSeq`) that overtook a stream at `position`.
+   */
+  constructor(upToSeq: number, position: number, after = false) {
     super(
-      `truncate(${upToSeq}) removed records this stream had not yet yielded (it had reached seq ${position}); ` +
-        `start a new stream with afterSeq >= ${upToSeq}`,
+      after
+        ? `truncateAfter removed the records after seq ${upToSeq}, which this stream had not yet all yielded ` +
+          `(it had reached seq ${position}); start a new stream to read what the log holds now`
+        : `truncate(${upToSeq}) removed records this stream had not yet yielded (it had reached seq ${position}); ` +
+          `start a new stream with afterSeq >= ${upToSeq}`,
       { code: "WAL_TRUNCATED" },
     );
     this.name = "WalTruncatedError";
     this.upToSeq = upToSeq;
     this.position = position;
+    this.after = after;
   }
 }
 

@@ -10,7 +10,7 @@
  * |-----------------------------------|--------------------------------------------------------------------|
  * | `00000000000000000001.wal`        | a segment; the 20 zero-padded digits are the seq of its first record |
  * | `LOCK`                            | the directory lock: the owner's pid as decimal text                |
- * | `TRUNCATE`                        | a pending truncate (see below); present only while one runs        |
+ * | `TRUNCATE`                        | a pending truncate or cut of the tail (see below); only while one runs |
  * | `<segment>.wal.tmp`, `TRUNCATE.tmp` | a file being prepared; never part of the log, removed on open    |
  * | `quarantine-<time>-<what>.bin`    | bytes recovery cut out of the log, kept for inspection             |
  *
@@ -117,6 +117,22 @@
  * ```
  * Written (through a temporary file and a rename) before a truncate touches any segment, removed after. Open
  * finishes a truncate whose file it finds, so a crash leaves the log as before the truncate or as after it.
+ *
+ * # Pending cut of the tail (`TRUNCATE`, 16 bytes, written by `truncateAfter`)
+ *
+ * ```
+ * offset size field
+ *      0    8 keepThrough  u64: every record with seq > keepThrough is to be removed (a unit boundary: never a
+ *                          batch member, so batches are removed whole)
+ *      8    4 magic        ASCII "TRNA"
+ *     12    4 crc32        CRC-32 of bytes 0..11
+ * ```
+ * The same file name as a pending truncate (only one of the two runs at a time), told apart by the magic; the same
+ * temporary-file-and-rename write. While it is in place: segments whose first seq is above keepThrough + 1 are
+ * deleted (newest first), the segment holding keepThrough + 1 is cut (ftruncate) where that record began, or to
+ * its header when it is the segment's first, and fdatasync'ed, the directory is fsync'ed, and only then is the
+ * file removed (and the directory fsync'ed again), before any record numbered keepThrough + 1 is written again.
+ * Open finishes a cut whose file it finds; every step is idempotent.
  *
  * # Worked example, version 2
  *
@@ -294,6 +310,7 @@ export const CHECKPOINT_OP = "CHECKPOINT";
 /** upTo, magic, crc32. */
 export const TRUNCATE_FILE_SIZE = 8 + 4 + 4;
 const TRUNCATE_MAGIC = 0x434e5254; // "TRNC" read as little-endian u32
+const TRUNCATE_AFTER_MAGIC = 0x414e5254; // "TRNA" read as little-endian u32
 
 const SEGMENT_NAME = /^(\d{20})\.wal$/;
 
@@ -371,21 +388,31 @@ export function decodeSegmentHeader(bytes: Uint8Array): SegmentHeaderResult {
 }
 
 /** The contents of a `TRUNCATE` file that says every record with seq <= `upTo` is to be removed. */
-export function encodeTruncateFile(upTo: number): Uint8Array {
+export function encodeTruncateFile(upTo: number, magic: number = TRUNCATE_MAGIC): Uint8Array {
   const bytes = new Uint8Array(TRUNCATE_FILE_SIZE);
   const view = new DataView(bytes.buffer);
   setU64(view, 0, upTo);
-  view.setUint32(8, TRUNCATE_MAGIC, true);
+  view.setUint32(8, magic, true);
   view.setUint32(12, crc32(bytes.subarray(0, 12)), true);
   return bytes;
 }
 
-/** The `upTo` of a `TRUNCATE` file, or `null` if the file is incomplete or damaged. */
-export function decodeTruncateFile(bytes: Uint8Array): number | null {
+/** The `upTo` of a `TRUNCATE` file, or `null` if the file is incomplete, damaged or a cut of the tail. */
+export function decodeTruncateFile(bytes: Uint8Array, magic: number = TRUNCATE_MAGIC): number | null {
   if (bytes.length !== TRUNCATE_FILE_SIZE) return null;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  if (view.getUint32(8, true) !== TRUNCATE_MAGIC) return null;
+  if (view.getUint32(8, true) !== magic) return null;
   if (view.getUint32(12, true) !== crc32(bytes.subarray(0, 12))) return null;
   const upTo = getU64(view, 0);
   return Number.isSafeInteger(upTo) ? upTo : null;
+}
+
+/** The contents of a `TRUNCATE` file (magic "TRNA") that says every record with seq > `keepThrough` is to be removed. */
+export function encodeTruncateAfterFile(keepThrough: number): Uint8Array {
+  return encodeTruncateFile(keepThrough, TRUNCATE_AFTER_MAGIC);
+}
+
+/** The `keepThrough` of a `TRUNCATE` file of magic "TRNA", or `null` if it is not one or is incomplete or damaged. */
+export function decodeTruncateAfterFile(bytes: Uint8Array): number | null {
+  return decodeTruncateFile(bytes, TRUNCATE_AFTER_MAGIC);
 }

@@ -64,6 +64,7 @@ import type { SegmentInfo } from "./segment.ts";
 import { LOCK_FILE } from "./lock.ts";
 import { WALK_CHUNK_BYTES } from "./walk.ts";
 import { finishPendingTruncate, TRUNCATE_FILE } from "./truncate.ts";
+import { finishPendingTruncateAfter } from "./truncate_after.ts";
 
 /** One thing recovery did to the files. */
 export interface RecoveryAction {
@@ -158,6 +159,18 @@ export function recoverLog(
       bytes: 0,
       recordsDropped: 0,
       reason: "left by an interrupted rotation or truncate",
+    });
+  }
+  // First: a cut of the tail shares the TRUNCATE file name, and finishPendingTruncate removes a file it cannot read.
+  const cut = finishPendingTruncateAfter(fs, dir);
+  if (cut !== null) {
+    report.actions.push({
+      action: "finished-truncate",
+      file: fs.join(dir, TRUNCATE_FILE),
+      offset: 0,
+      bytes: 0,
+      recordsDropped: 0,
+      reason: `a cut of the log after seq ${cut} (truncateAfter) was interrupted; it was completed`,
     });
   }
   const finished = finishPendingTruncate(fs, dir);

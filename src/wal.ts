@@ -30,6 +30,8 @@ import { lowestToCome, OpenStreams, throwIfEnded } from "./streams.ts";
 import type { StreamSlot, StreamState } from "./streams.ts";
 import type { RecoveryReport } from "./recovery.ts";
 import { truncateLog } from "./truncate.ts";
+import { findCutPoint, truncateAfterLog } from "./truncate_after.ts";
+import type { CutPoint } from "./truncate_after.ts";
 import { checkBatch, checkKey, checkOpType, checkReadOptions, checkReadSignal, checkSeq, checkValue } from "./validate.ts";
 import { LogWriter } from "./writer.ts";
 import type { BatchOp, Value, WriterStats } from "./writer.ts";
@@ -141,6 +143,17 @@ export class WriteAheadLog {
   #streams = new OpenStreams();
   /** Sizes of sealed segments (which never change) by name, so `stats()` reads each one once. */
   #sealedSizes = new Map<string, number>();
+  /**
+   * While a `truncateAfter` runs (null otherwise): the write calls made since, in call order. They are issued when
+   * it is done, before its promise resolves, so that each gets its seq after the cut (see {@link truncateAfter}).
+   */
+  #held: HeldCall[] | null = null;
+  /** `close()` calls waiting for the held calls to be issued. */
+  #heldWaiters: (() => void)[] = [];
+  /** `close()` is waiting for held calls: new calls are refused as after a close. */
+  #closingHeld = false;
+  /** The last seq each open stream may yield: the log's last seq when it began (appends after it are not read). */
+  #streamEnds = new WeakMap<StreamState, number>();
 
   /** @ignore Internal: handles come from {@link WriteAheadLog.open}. */
   private constructor(
@@ -234,7 +247,67 @@ export class WriteAheadLog {
   }
 
   #check(): WalError | null {
+    if (this.#closingHeld) return new WalClosedError();
     return this.#writer.broken;
+  }
+
+  /**
+   * Runs `issue` now when nothing is held, else once every call held before it was issued. `exclusive` (a
+   * `truncateAfter`, or a truncate held behind one): later calls are held until the promise `issue` returns
+   * settles. Arguments were checked already.
+   */
+  #hold<T>(issue: () => Promise<T>, exclusive: boolean): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const call: HeldCall = { issue, exclusive, resolve: resolve as (v: unknown) => void, reject };
+      if (this.#held !== null) this.#held.push(call);
+      else if (exclusive) {
+        this.#held = [];
+        this.#runHeld(call);
+      } else this.#issueHeld(call);
+    });
+  }
+
+  #issueHeld(call: HeldCall): void {
+    const broken = this.#writer.broken;
+    if (broken !== null) return call.reject(broken);
+    try {
+      call.issue().then(call.resolve, call.reject);
+    } catch (e) {
+      call.reject(e);
+    }
+  }
+
+  /** Runs an exclusive call; when it settles, issues what was held behind it before its caller hears back. */
+  #runHeld(call: HeldCall): void {
+    const done = (settle: () => void) => {
+      this.#releaseHeld();
+      settle();
+    };
+    let result: Promise<unknown>;
+    const broken = this.#writer.broken;
+    try {
+      result = broken !== null ? Promise.reject(broken) : call.issue();
+    } catch (e) {
+      result = Promise.reject(e);
+    }
+    result.then((v) => done(() => call.resolve(v)), (e) => done(() => call.reject(e)));
+  }
+
+  #releaseHeld(): void {
+    const held = this.#held ?? [];
+    for (;;) {
+      const next = held.shift();
+      if (next === undefined) break;
+      if (next.exclusive) {
+        this.#runHeld(next);
+        return;
+      }
+      this.#issueHeld(next);
+    }
+    this.#held = null;
+    const waiters = this.#heldWaiters;
+    this.#heldWaiters = [];
+    for (const w of waiters) w();
   }
 
   /**
@@ -258,6 +331,11 @@ export class WriteAheadLog {
       checkOpType(opType);
       checkKey(key);
       checkValue(value);
+      if (this.#held !== null) {
+        // Copied now: the caller may reuse its buffer once the call returned, as it may when nothing is held.
+        const kept = typeof value === "string" ? value : value.slice();
+        return this.#hold(() => this.#writer.append(opType, key, kept), false);
+      }
       return this.#writer.append(opType, key, value);
     } catch (e) {
       return Promise.reject(e);
@@ -274,6 +352,10 @@ export class WriteAheadLog {
     if (broken !== null) return Promise.reject(broken);
     try {
       const ops: BatchOp[] = checkBatch(operations);
+      if (this.#held !== null) {
+        const kept = ops.map((op) => ({ ...op, value: typeof op.value === "string" ? op.value : op.value.slice() }));
+        return this.#hold(() => this.#writer.appendBatch(kept), false);
+      }
       return this.#writer.appendBatch(ops);
     } catch (e) {
       return Promise.reject(e);
@@ -284,10 +366,14 @@ export class WriteAheadLog {
   checkpoint(): Promise<number> {
     const broken = this.#check();
     if (broken !== null) return Promise.reject(broken);
+    if (this.#held !== null) return this.#hold(() => this.#writer.checkpoint(), false);
     return this.#writer.checkpoint();
   }
 
-  /** The last seq handed out (including appends not yet resolved); 0 for a fresh log. */
+  /**
+   * The last seq handed out (including appends not yet resolved); 0 for a fresh log. While a `truncateAfter` is
+   * pending, the appends held behind it have no seq yet and are not counted.
+   */
   currentSeqNum(): number {
     return this.#writer.nextSeq - 1;
   }
@@ -395,6 +481,7 @@ export class WriteAheadLog {
     const chunk: WalRecord[] = [];
     const state: StreamState = { cursor, position: cursor.afterSeq, chunk, next: 0, more: true, ended: null };
     this.#streams.add(slot, state);
+    this.#streamEnds.set(state, this.#writer.nextSeq - 1);
     // The descriptor is released when the signal aborts, not when the consumer next steps (it may never).
     const onAbort = () => this.#streams.abort(state, signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -428,6 +515,11 @@ export class WriteAheadLog {
     const broken = this.#check();
     if (broken !== null) throw broken;
     checkSeq(upToSeq, "upToSeq");
+    if (this.#held !== null) return this.#hold(() => this.#truncate(upToSeq), true);
+    return this.#truncate(upToSeq);
+  }
+
+  async #truncate(upToSeq: number): Promise<void> {
     const writer = this.#writer;
     // Rewrites files under the writer: only once nothing is queued or in flight (checked with no await after).
     while (!writer.idle) await writer.drain();
@@ -448,10 +540,97 @@ export class WriteAheadLog {
     }
   }
 
+  /**
+   * Removes every record with seq > `n`, so that numbering continues at `n + 1`: a raft follower drops the
+   * conflicting tail of its log this way before it appends the leader's entries. Resolves once the cut is durable;
+   * `currentSeqNum()` then says where the log ends. Crash-safe: a crash leaves the log as before or as after.
+   *
+   * - A batch is kept or removed whole: when `n` falls inside one (a member, so its COMMIT is after `n`), the whole
+   *   batch goes and numbering continues at its first member's seq, so `currentSeqNum()` ends up below `n`.
+   * - `n >= currentSeqNum()`: nothing is removed. `n` from `firstSeqNum() - 1` up removes records; below that
+   *   (records `truncate` already removed, whose contents the log cannot compare) is refused with
+   *   WalInvalidArgumentError, and so is anything not a non-negative safe integer.
+   * - Appends (and batches, checkpoints, syncs, truncates) called before it are written first and get their seqs
+   *   as usual; the cut then removes those above `n`. Write calls made after it and before it resolves wait behind
+   *   it (in call order) and get their seqs after the cut: the first append gets `currentSeqNum() + 1` as it is
+   *   once the cut is done. Every seq an append resolves to is the seq its record has in the log.
+   * - A stream (`replayStream`, `iterate`) that may still yield a removed record ends: its next step throws
+   *   WalTruncatedError (`after` true). Streams that end at or before the cut go on.
+   *
+   * @param n the seq to keep through
+   * @throws WalInvalidArgumentError for a bad `n`.
+   * @throws WalCorruptionError (the log untouched) if the segment to cut holds damage a read has not yet met
+   *   (possible only with `verify: "tail"`).
+   * @example
+   * ```ts
+   * import { WriteAheadLog } from "@wal/wal";
+   * const wal = await WriteAheadLog.open(await Deno.makeTempDir());
+   * for (let i = 1; i <= 5; i++) await wal.append("PUT", `entry:${i}`, "term 1");
+   * await wal.truncateAfter(3); // entries 4 and 5 conflict with the leader's log
+   * console.log(wal.currentSeqNum()); // 3
+   * console.log(await wal.append("PUT", "entry:4", "term 2")); // 4
+   * await wal.close();
+   * ```
+   */
+  truncateAfter(n: number): Promise<void> {
+    const broken = this.#check();
+    if (broken !== null) return Promise.reject(broken);
+    try {
+      checkSeq(n, "n");
+      this.#checkCutFloor(n);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // Always held, so that every write call made before it resolves is held behind it.
+    return this.#hold(() => this.#truncateAfter(n), true);
+  }
+
+  #checkCutFloor(n: number): void {
+    const floor = this.firstSeqNum() - 1;
+    if (n < floor) {
+      throw new WalInvalidArgumentError(
+        "n",
+        `must be at least firstSeqNum() - 1 (${floor}): the records before it were removed by truncate`,
+      );
+    }
+  }
+
+  async #truncateAfter(n: number): Promise<void> {
+    const writer = this.#writer;
+    // Cuts files under the writer: only once nothing is queued or in flight (checked with no await after).
+    while (!writer.idle) await writer.drain();
+    if (writer.broken !== null) throw writer.broken;
+    if (n >= writer.nextSeq - 1) return;
+    // A truncate that ran in between may have raised the floor.
+    this.#checkCutFloor(n);
+    let cut: CutPoint;
+    try {
+      cut = findCutPoint(this.#fs, writer.segments, writer.activeSize, n);
+    } catch (e) {
+      // Damage in the segment to cut: nothing changed, but appends stop until a reopen repairs it.
+      writer.refuse(e instanceof WalCorruptionError ? e : new WalReadError(e));
+      throw e instanceof WalError ? e : new WalReadError(e);
+    }
+    const keep = cut.keepThrough;
+    const ends = this.#streamEnds;
+    this.#streams.end((s) => mayYieldAfter(s, ends.get(s) ?? Infinity, keep) ? new WalTruncatedError(keep, s.position, true) : null);
+    try {
+      writer.segments = truncateAfterLog(this.#fs, this.#path, cut);
+      writer.resetTail(keep + 1);
+      // The cut segment is the active one now, and may be sealed again later at another size.
+      this.#sealedSizes.clear();
+    } catch (e) {
+      // Whatever step failed, the handle cannot know the files' state: it fails; a reopen finishes the cut.
+      writer.refuse(new WalFailedError(e));
+      throw e;
+    }
+  }
+
   /** Writes anything queued and fdatasyncs the active segment. */
   async sync(): Promise<void> {
     const broken = this.#check();
     if (broken !== null) throw broken;
+    if (this.#held !== null) return this.#hold(() => this.#writer.sync(), false);
     await this.#writer.sync();
   }
 
@@ -461,6 +640,11 @@ export class WriteAheadLog {
     this.#closed = true;
     this.#streams.end(() => new WalClosedError("the log was closed while this stream was open"));
     try {
+      if (this.#held !== null) {
+        // Calls held behind a truncateAfter were made before close: they are issued, and then written by it.
+        this.#closingHeld = true;
+        await new Promise<void>((resolve) => this.#heldWaiters.push(resolve));
+      }
       await this.#writer.close();
     } finally {
       this.#lock.release();
@@ -529,6 +713,24 @@ export class WriteAheadLog {
       recovery: this.recovery,
     };
   }
+}
+
+/** A write call held behind a running `truncateAfter`. */
+interface HeldCall {
+  issue: () => Promise<unknown>;
+  exclusive: boolean;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Whether a stream may still yield a record with seq > keep: it ends at `end` (the log's last seq when it began),
+ * so one whose end is at or before the cut goes on; otherwise what it has decoded and not yet yielded, or what
+ * its cursor may still read, reaches past the cut.
+ */
+function mayYieldAfter(state: StreamState, end: number, keep: number): boolean {
+  if (state.more) return end > keep && lowestToCome(state) <= end;
+  return state.next < state.chunk.length && state.chunk[state.chunk.length - 1].seqNum > keep;
 }
 
 /**

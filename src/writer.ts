@@ -686,6 +686,25 @@ export class LogWriter {
   }
 
   /**
+   * Goes on at `nextSeq` after `truncateAfter` cut the log's tail: reopens the newest segment (the caller updated
+   * `segments`, cut the file and made the whole log up to nextSeq - 1 durable) and resets the encoder's state to
+   * it. Records written from now on claim durability (`syncedBack`) of seqs below nextSeq only, never of a
+   * removed seq that will be handed out again. Only while idle.
+   */
+  resetTail(nextSeq: number): void {
+    this.reopenActive();
+    this.nextSeq = nextSeq;
+    this.#writtenSeq = nextSeq - 1;
+    this.#enc.syncedThrough = nextSeq - 1;
+    this.#unsynced = 0;
+    this.#ackedUnsynced = 0;
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+
+  /**
    * Bytes of the active segment holding acknowledged records: what a reader may read up to. A group whose
    * fdatasync is in flight is not visible yet, since it may still fail.
    */

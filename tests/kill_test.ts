@@ -41,18 +41,39 @@ interface Expected {
   keys: Map<number, string>;
   /** COMMIT seqs of acknowledged batches. */
   commits: Set<number>;
+  /** A `truncateAfter(n)` the child began and was killed in: the log is as before it or as after it. */
+  pendingCut?: number;
+}
+
+/** Forgets what a truncateAfter(n) removed. */
+function cutExpected(expected: Expected, n: number): void {
+  for (const seq of expected.keys.keys()) if (seq > n) expected.keys.delete(seq);
+  for (const seq of expected.commits) if (seq > n) expected.commits.delete(seq);
 }
 
 /** Adds a child's complete output lines to `expected`; returns how many appends and batches they reported. */
-function readOutput(stdout: string, expected: Expected): { appends: number; batches: number } {
+function readOutput(stdout: string, expected: Expected): { appends: number; batches: number; cuts: number } {
   const lines = stdout.split("\n");
   // The last piece is cut off by the kill (or empty): a line counts only once its newline is out.
   lines.pop();
   let appends = 0;
   let batches = 0;
+  let cuts = 0;
+  expected.pendingCut = undefined;
   for (const line of lines) {
     const words = line.split(" ");
     if (words[0] === "ready") continue;
+    if (words[0] === "t" && words.length === 2) {
+      expected.pendingCut = Number(words[1]);
+      continue;
+    }
+    if (words[0] === "T" && words.length === 2) {
+      assert.equal(Number(words[1]), expected.pendingCut, `"T" without its "t": ${line}`);
+      expected.pendingCut = undefined;
+      cutExpected(expected, Number(words[1]));
+      cuts++;
+      continue;
+    }
     if (words[0] === "A" && words.length === 3) {
       expected.keys.set(Number(words[1]), words[2]);
       appends++;
@@ -67,7 +88,7 @@ function readOutput(stdout: string, expected: Expected): { appends: number; batc
       throw new Error(`unexpected line from the child: ${JSON.stringify(line)}`);
     }
   }
-  return { appends, batches };
+  return { appends, batches, cuts };
 }
 
 function sameValue(actual: string | Uint8Array, expected: string | Uint8Array): boolean {
@@ -239,6 +260,8 @@ for (const [index, runtime] of RUNTIMES.entries()) {
     let batches = 0;
     let records = 0;
     let cuts = 0;
+    let truncations = 0;
+    let killedInCut = 0;
     for (let kill = 0; kill < KILLS; kill++) {
       const gen = `${runtime}${kill}`;
       const childSeed = Math.floor(rand() * 2 ** 32);
@@ -246,7 +269,7 @@ for (const [index, runtime] of RUNTIMES.entries()) {
       const r = rand();
       const delay = r < 0.1 ? 0 : Math.floor(5 + rand() * 200);
       const where = `${runtime} kill ${kill + 1}/${KILLS} (seed ${SEED}, delay ${delay} ms, dir ${dir})`;
-      const child = spawnChild(runtime, ["write", dir, gen, String(childSeed), String(CHILD_MAX_MS)]);
+      const child = spawnChild(runtime, ["write-cut", dir, gen, String(childSeed), String(CHILD_MAX_MS)]);
       try {
         const printedPid = await child.ready;
         assert.equal(printedPid, child.pid, `${where}: the child's pid is the spawned process's`);
@@ -259,18 +282,26 @@ for (const [index, runtime] of RUNTIMES.entries()) {
       const printed = readOutput(end.stdout, expected);
       appends += printed.appends;
       batches += printed.batches;
+      truncations += printed.cuts;
 
       // strict: a kill leaves at most a torn tail and preallocated zeros; any other damage must make open fail here.
       const wal = await WriteAheadLog.open(dir, { syncMode: "sync", recovery: "strict" });
       try {
         for (const action of wal.recovery.actions) {
           assert.ok(
-            action.action === "cut-tail" || action.action === "cut-zeros" || action.action === "removed-temp-file",
+            action.action === "cut-tail" || action.action === "cut-zeros" || action.action === "removed-temp-file" ||
+              (action.action === "finished-truncate" && expected.pendingCut !== undefined),
             `${where}: a kill cannot explain recovery action ${JSON.stringify(action)}`,
           );
         }
         if (wal.recovery.actions.some((a) => a.action === "cut-tail")) cuts++;
         const { all, committed } = await readAll(wal);
+        if (expected.pendingCut !== undefined) {
+          // Killed inside truncateAfter(n): the log ends where it did before the cut, or at n exactly.
+          killedInCut++;
+          if (all.length === expected.pendingCut) cutExpected(expected, expected.pendingCut);
+          expected.pendingCut = undefined;
+        }
         assert.deepEqual(checkLog(all, committed, expected), [], where);
         records = all.length;
         // The log keeps working: numbering resumes right after the last record, and the new record reads back.
@@ -287,7 +318,8 @@ for (const [index, runtime] of RUNTIMES.entries()) {
       }
     }
     console.log(
-      `kill_test ${runtime}: ${KILLS} kills, ${appends} appends and ${batches} batches acknowledged, ${records} records, ${cuts} torn tails cut`,
+      `kill_test ${runtime}: ${KILLS} kills, ${appends} appends and ${batches} batches acknowledged, ${truncations} truncateAfter calls ` +
+        `(${killedInCut} kills inside one), ${records} records, ${cuts} torn tails cut`,
     );
     // Kills that all landed before the first acknowledgement would check nothing.
     assert.ok(appends > 0 && batches > 0, `${runtime}: no kill landed among acknowledged appends and batches`);

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import fc from "fast-check";
-import { WriteAheadLog } from "../mod.ts";
+import { WalInvalidArgumentError, WriteAheadLog } from "../mod.ts";
 import type { WalOptions, WalRecord } from "../mod.ts";
 import { CrashFileSystem, seededRandom } from "../src/io/crash_fs.ts";
 
@@ -23,6 +23,8 @@ type Value = string | Uint8Array;
 interface Model {
   entries: WalRecord[];
   last: number;
+  /** Every batch written, by its first member's seq and its COMMIT's (truncateAfter removes a batch whole). */
+  batches?: { first: number; commit: number }[];
 }
 
 interface Real {
@@ -102,6 +104,7 @@ class Batch implements fc.AsyncCommand<Model, Real> {
     assert.equal(commit, model.last + this.values.length + 1, "batch: COMMIT seq");
     this.values.forEach((value, i) => model.entries.push({ seqNum: model.last + 1 + i, opType: "PUT", key: `b${i}`, value }));
     model.entries.push({ seqNum: commit, opType: "COMMIT", key: "", value: "" });
+    (model.batches ??= []).push({ first: model.last + 1, commit });
     model.last = commit;
     await checkAgainst(model, real, "after batch");
   }
@@ -134,6 +137,53 @@ class Truncate implements fc.AsyncCommand<Model, Real> {
     await checkAgainst(model, real, `after truncate(${n})`);
   }
   toString = () => `truncate(${this.fraction.toFixed(3)})`;
+}
+
+/**
+ * truncateAfter(n) with n anywhere from 0 to one past the end, and sometimes a power cut at a random point of its
+ * own history: the log must then be exactly the model before the cut or the model after it.
+ */
+class TruncateAfter implements fc.AsyncCommand<Model, Real> {
+  readonly fraction: number;
+  readonly crash: { at: number; seed: number } | null;
+  constructor(fraction: number, crash: { at: number; seed: number } | null) {
+    this.fraction = fraction;
+    this.crash = crash;
+  }
+  check = () => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const n = Math.floor(this.fraction * (model.last + 2));
+    const first = model.entries[0]?.seqNum ?? model.last + 1;
+    if (n < first - 1) {
+      await assert.rejects(real.wal.truncateAfter(n), WalInvalidArgumentError, `truncateAfter(${n}) below the first seq ${first}`);
+      await checkAgainst(model, real, `after a refused truncateAfter(${n})`);
+      return;
+    }
+    // The documented rule: a batch is kept only when its COMMIT is at or before n (its members left after a
+    // truncate count from the log's first seq).
+    let keep = Math.min(n, model.last);
+    for (const b of model.batches ?? []) if (b.first <= keep && keep < b.commit) keep = Math.max(b.first, first) - 1;
+    const before = { entries: model.entries, last: model.last, batches: model.batches ?? [] };
+    const from = real.fs.history.length;
+    await real.wal.truncateAfter(n);
+    assert.equal(real.wal.currentSeqNum(), keep, `truncateAfter(${n}): currentSeqNum`);
+    model.entries = model.entries.filter((r) => r.seqNum <= keep);
+    model.last = keep;
+    model.batches = (model.batches ?? []).filter((b) => b.commit <= keep);
+    if (this.crash !== null) {
+      const to = real.fs.history.length;
+      const state = real.fs.crashState(from + Math.floor(this.crash.at * (to - from + 1)));
+      await reopen(real, state.materialize(state.randomChoice(seededRandom(this.crash.seed))));
+      if (real.wal.currentSeqNum() !== keep) {
+        assert.equal(real.wal.currentSeqNum(), before.last, `truncateAfter(${n}) with a crash: neither before nor after`);
+        model.entries = before.entries;
+        model.last = before.last;
+        model.batches = before.batches;
+      }
+    }
+    await checkAgainst(model, real, `after truncateAfter(${n})${this.crash === null ? "" : " and a crash in it"}`);
+  }
+  toString = () => `truncateAfter(${this.fraction.toFixed(3)}${this.crash === null ? "" : `, crash ${this.crash.at.toFixed(3)}/${this.crash.seed}`})`;
 }
 
 class Reopen implements fc.AsyncCommand<Model, Real> {
@@ -222,6 +272,10 @@ class CrashMidway implements fc.AsyncCommand<Model, Real> {
       assert.ok(ackedAt[j] > point, `crash midway: seq ${written[j].seqNum}, acknowledged before the cut, is lost`);
     }
     model.entries = found;
+    const batchAt = written.findIndex((r) => r.key === "mb0");
+    if (batchAt >= 0 && kept >= batchAt + 3) {
+      (model.batches ??= []).push({ first: written[batchAt].seqNum, commit: written[batchAt + 2].seqNum });
+    }
     model.last = kept > 0 ? written[kept - 1].seqNum : model.last;
     await checkAgainst(model, real, "after a crash midway");
   }
@@ -249,6 +303,7 @@ const commands = [
   fc.array(value, { minLength: 1, maxLength: 5 }).map((vs) => new Batch(vs)),
   fc.constant(new Checkpoint()),
   fraction.map((f) => new Truncate(f)),
+  fc.tuple(fraction, fc.option(fc.record({ at: fraction, seed: fc.nat() }), { freq: 2 })).map(([f, c]) => new TruncateAfter(f, c)),
   fc.constant(new Reopen()),
   fc.nat().map((s) => new Crash(s)),
   fc.tuple(
@@ -259,7 +314,7 @@ const commands = [
   ).map(([vs, b, f, s]) => new CrashMidway(vs, b, f, s)),
 ];
 
-test(`model: ${RUNS} random sequences of append/batch/checkpoint/truncate/reopen/crash match a plain model`, async () => {
+test(`model: ${RUNS} random sequences of append/batch/checkpoint/truncate/truncateAfter/reopen/crash match a plain model`, async () => {
   let sequences = 0;
   await fc.assert(
     fc.asyncProperty(fc.commands(commands, { maxCommands: 40, size: "max" }), async (cmds) => {

@@ -26,16 +26,21 @@ import { serverTable } from "./server_report.ts";
 import { httpRows, httpTable } from "./http.ts";
 import { coldOpenResults, coldOpenTable } from "./cold_open.ts";
 import type { HttpRow } from "./http.ts";
+import { truncateResult, truncateTable } from "./truncate_cases.ts";
+import type { TruncateResult } from "./truncate_cases.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..", "..");
 const bin = path.join(repo, "node_modules", ".bin");
 const ALL: readonly RuntimeName[] = ["deno", "bun", "node"];
+/** The parts `--only` can pick; the default runs them all. */
+const PARTS = ["core", "server", "http", "open", "truncate"] as const;
+type Part = typeof PARTS[number];
 
 interface MainArgs {
   quick: boolean;
   /** Which parts run: the log's own workloads and peers ("core"), the server-shaped ones ("server"), or both. */
-  only: "all" | "core" | "server" | "http" | "open";
+  only: "all" | Part;
   /** `--module`: measure another checkout's mod.ts in the server-shaped part (before/after). */
   module?: string;
   runtimes: RuntimeName[];
@@ -60,14 +65,14 @@ function parseArgs(argv: readonly string[]): MainArgs {
     } else if (a === "--dir") dir = path.resolve(argv[++i] ?? "");
     else if (a === "--only") {
       const v = argv[++i] ?? "";
-      if (v !== "core" && v !== "server" && v !== "http" && v !== "open") {
-        throw new Error(`--only: expected core, server, http or open, got "${v}"`);
+      if (!(PARTS as readonly string[]).includes(v)) {
+        throw new Error(`--only: expected ${PARTS.join(", ")}, got "${v}"`);
       }
-      only = v;
+      only = v as Part;
     } else if (a === "--module") module = path.resolve(argv[++i] ?? "");
     else if (a === "--help" || a === "-h") {
       process.stdout.write(
-        "usage: npm run bench -- [--quick] [--runtime deno|bun|node] [--dir <work dir>] [--only core|server|http|open]" +
+        `usage: npm run bench -- [--quick] [--runtime deno|bun|node] [--dir <work dir>] [--only ${PARTS.join("|")}]` +
           " [--module <other checkout>/mod.ts]\n",
       );
       process.exit(0);
@@ -212,6 +217,19 @@ async function allHttpRows(opts: MainArgs): Promise<HttpRow[]> {
   return rows;
 }
 
+/** `--only truncate`: truncateAfter on a 1 GiB log (64 MiB with --quick), per runtime. */
+async function truncatePart(opts: MainArgs): Promise<string> {
+  const results: TruncateResult[] = [];
+  for (const rt of opts.runtimes.filter((r) => fs.existsSync(path.join(bin, r)))) {
+    const r = await truncateResult(repo, rt, opts.dir, opts.quick);
+    if (typeof r === "string") {
+      process.exitCode = 1;
+      process.stderr.write(r + "\n");
+    } else results.push(r);
+  }
+  return truncateTable(results);
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.only === "http") {
@@ -221,6 +239,10 @@ async function main(): Promise<void> {
   if (opts.only === "open") {
     fs.mkdirSync(opts.dir, { recursive: true });
     process.stdout.write(coldOpenTable(await coldOpenResults(repo, opts.runtimes, opts.dir, opts.quick)) + "\n");
+    return;
+  }
+  if (opts.only === "truncate") {
+    process.stdout.write(await truncatePart(opts) + "\n");
     return;
   }
   if (opts.only === "server") {
@@ -269,6 +291,7 @@ async function main(): Promise<void> {
     }
     process.stdout.write(httpTable(await allHttpRows(opts)) + "\n\n");
     process.stdout.write(coldOpenTable(await coldOpenResults(repo, opts.runtimes, opts.dir, opts.quick)) + "\n\n");
+    process.stdout.write(await truncatePart(opts) + "\n\n");
   }
   const summary = markdownSummary(results, machine, opts.quick);
   process.stdout.write("=== summary (markdown) ===\n" + summary + "\n");
