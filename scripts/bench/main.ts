@@ -25,6 +25,7 @@ import type { ServerResult } from "./server.ts";
 import { serverTable } from "./server_report.ts";
 import { httpRows, httpTable } from "./http.ts";
 import type { HttpRow } from "./http.ts";
+import { readResult, readTable } from "./read_cases.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..", "..");
@@ -34,7 +35,7 @@ const ALL: readonly RuntimeName[] = ["deno", "bun", "node"];
 interface MainArgs {
   quick: boolean;
   /** Which parts run: the log's own workloads and peers ("core"), the server-shaped ones ("server"), or both. */
-  only: "all" | "core" | "server" | "http";
+  only: "all" | "core" | "server" | "http" | "read";
   /** `--module`: measure another checkout's mod.ts in the server-shaped part (before/after). */
   module?: string;
   runtimes: RuntimeName[];
@@ -59,14 +60,14 @@ function parseArgs(argv: readonly string[]): MainArgs {
     } else if (a === "--dir") dir = path.resolve(argv[++i] ?? "");
     else if (a === "--only") {
       const v = argv[++i] ?? "";
-      if (v !== "core" && v !== "server" && v !== "http") {
-        throw new Error(`--only: expected core, server or http, got "${v}"`);
+      if (v !== "core" && v !== "server" && v !== "http" && v !== "read") {
+        throw new Error(`--only: expected core, server, http or read, got "${v}"`);
       }
       only = v;
     } else if (a === "--module") module = path.resolve(argv[++i] ?? "");
     else if (a === "--help" || a === "-h") {
       process.stdout.write(
-        "usage: npm run bench -- [--quick] [--runtime deno|bun|node] [--dir <work dir>] [--only core|server|http]" +
+        "usage: npm run bench -- [--quick] [--runtime deno|bun|node] [--dir <work dir>] [--only core|server|http|read]" +
           " [--module <other checkout>/mod.ts]\n",
       );
       process.exit(0);
@@ -213,6 +214,13 @@ async function allHttpRows(opts: MainArgs): Promise<HttpRow[]> {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.only === "read") {
+    const runtimes = opts.runtimes.filter((rt) => fs.existsSync(path.join(bin, rt)));
+    const results = [];
+    for (const rt of runtimes) results.push(await readResult(repo, rt, opts.dir, opts.quick));
+    process.stdout.write(readTable(results) + "\n");
+    return;
+  }
   if (opts.only === "http") {
     process.stdout.write(httpTable(await allHttpRows(opts)) + "\n");
     return;
