@@ -251,7 +251,7 @@ export class RecordLookup {
 
   #setActive(entry: Entry | null): void {
     this.#active = entry;
-    // Only a version-2 segment can be the writer's (it never appends to version 1).
+    // An index that stopped at damage cannot follow the writer: it is dropped at the next write.
     const tracking = entry !== null && entry.stop === null;
     if (this.#slot !== null) this.#slot.onWrite = tracking ? this.#hook : null;
   }
@@ -332,18 +332,6 @@ export class RecordLookup {
     if (active !== null) close(active);
     for (const e of this.#sealed) close(e);
     this.#sealed = [];
-  }
-
-  /** Open descriptors and bytes of offsets held now (for tests and the benchmark). */
-  get held(): { descriptors: number; indexBytes: number; indexes: number } {
-    const all = this.#active === null ? this.#sealed : [...this.#sealed, this.#active];
-    let descriptors = 0;
-    let indexBytes = 0;
-    for (const e of all) {
-      if (e.file !== null) descriptors++;
-      indexBytes += e.index.memoryBytes;
-    }
-    return { descriptors, indexBytes, indexes: all.length };
   }
 }
 
