@@ -206,7 +206,7 @@ export class WriteAheadLog {
    * Opens the log in `dir` for reading only, beside a writer in this or another process: it verifies every
    * record and reads up to the last complete one, and never writes, repairs, creates anything or takes the
    * directory lock (on Deno it needs only `--allow-read`). The handle has the read calls (`replay`,
-   * `replayStream`, `iterate`, `currentSeqNum`, `close`), `recovery` (what `open` would do; nothing is done),
+   * `replayStream`, `iterate`, `read`, `currentSeqNum`, `close`), `recovery` (what `open` would do; nothing is done),
    * `damage` (where the valid log ends because of damage, or null), and `refresh()` to see later appends.
    *
    * @throws WalFormatError when `dir` is missing, not a directory, not a log, or of a newer format version.
