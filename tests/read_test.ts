@@ -16,7 +16,9 @@ import type { ReadOnlyLog, WalFile, WalFileSystem, WalOptions, WalRecord } from 
 import { defaultFileSystem } from "../src/io/default.ts";
 import { crc32 } from "../src/crc32.ts";
 import { encodeSegmentHeader, RECORD_HEADER_SIZE, RECORD_HEADER_SIZE_V1, SEGMENT_HEADER_SIZE } from "../src/format.ts";
-import { SEALED_CACHED } from "../src/record_lookup.ts";
+import { RecordLookup, SEALED_CACHED } from "../src/record_lookup.ts";
+import { SegmentIndex } from "../src/seq_index.ts";
+import { listSegments } from "../src/segment.ts";
 import { segmentFiles, withTempDir } from "./helpers.ts";
 
 async function collect(it: AsyncIterable<WalRecord>): Promise<WalRecord[]> {
@@ -267,6 +269,44 @@ test("a read-only handle reads what a writer appended once refreshed", async () 
     assert.equal((await reader.read(41))?.key, "k40");
     await reader.close();
     await wal.close();
+  });
+});
+
+test("SegmentIndex: offsets by seq, lengths from the next offset, gaps refused, dropAfter, offsets past 4 GiB", () => {
+  const index = new SegmentIndex(10, RECORD_HEADER_SIZE, SEGMENT_HEADER_SIZE, 2);
+  assert.equal(index.add(SEGMENT_HEADER_SIZE, 40), true);
+  assert.equal(index.add(SEGMENT_HEADER_SIZE + 40, 32), true);
+  assert.equal(index.add(SEGMENT_HEADER_SIZE + 100, 32), false, "a gap is refused");
+  assert.equal(index.add(SEGMENT_HEADER_SIZE + 72, 50), true, "grows past its capacity");
+  assert.deepEqual([index.has(9), index.has(10), index.has(12), index.has(13)], [false, true, true, false]);
+  assert.deepEqual([index.offset(11), index.length(11), index.length(12), index.end], [72, 32, 50, 154]);
+  index.dropAfter(10);
+  assert.deepEqual([index.count, index.end, index.nextSeq], [1, 72, 11]);
+  index.dropAfter(3);
+  assert.deepEqual([index.count, index.end], [0, SEGMENT_HEADER_SIZE]);
+  const huge = new SegmentIndex(1, RECORD_HEADER_SIZE, 2 ** 32 - 10);
+  huge.add(2 ** 32 - 10, 64 * 1024 * 1024);
+  huge.add(2 ** 32 - 10 + 64 * 1024 * 1024, 100);
+  assert.deepEqual([huge.offset(2), huge.length(1), huge.length(2)], [2 ** 32 - 10 + 64 * 1024 * 1024, 64 * 1024 * 1024, 100]);
+});
+
+test("RecordLookup.dropAfter (for a cut of the log's tail) forgets offsets, and the next read indexes the file again", async () => {
+  await withTempDir(async (dir) => {
+    const wal = await WriteAheadLog.open(dir, { maxFileSize: 2048 });
+    for (let i = 0; i < 100; i++) await wal.append("PUT", `k${i}`, "v".repeat(30));
+    await wal.close();
+    const fs = await defaultFileSystem();
+    const segments = listSegments(fs, dir);
+    const end = nodeFs.statSync(segmentFiles(dir).at(-1)!).size;
+    const lookup = new RecordLookup(fs);
+    for (let seq = 1; seq <= 100; seq++) assert.equal(lookup.read(segments, seq, end, end)?.key, `k${seq - 1}`);
+    for (const cut of [95, 60, 3]) {
+      lookup.dropAfter(cut);
+      for (let seq = cut + 1; seq <= 100; seq++) assert.equal(lookup.read(segments, seq, end, end)?.key, `k${seq - 1}`);
+    }
+    lookup.reset();
+    const held = openFilesIn(dir);
+    if (held !== null) assert.equal(held, 0, "reset() closes every descriptor");
   });
 });
 
