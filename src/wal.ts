@@ -321,9 +321,10 @@ export class WriteAheadLog {
 
   /**
    * The record with seq `seq`, or `undefined` when there is none: before {@link firstSeqNum} (removed by
-   * `truncate`), or after the last acknowledged record. Only acknowledged records are read, as by `replay`: a
-   * record still queued, or whose group's fdatasync is in flight, is `undefined` until its append resolves. A batch
-   * is one unit: its members are read once the batch is acknowledged (never a member without its COMMIT). COMMIT
+   * `truncate`), or after the last acknowledged record. Only acknowledged records are read, as by `replay`: a record
+   * is read once it is as durable as the sync mode promises (when its append resolves, or under a flood of appends
+   * one turn of the event loop before); one still queued, or whose group's fdatasync is in flight, is `undefined`.
+   * A batch is one unit: its members are read together once it is durable (never a member without its COMMIT). COMMIT
    * and CHECKPOINT records are returned as `iterate` yields them (opType "COMMIT" / "CHECKPOINT", key and value "").
    *
    * One positioned read per record (for records up to 4 MiB), through an index of record offsets (4 bytes per

@@ -153,6 +153,45 @@ test("read(seq) sees only acknowledged records: queued appends, a batch, and a g
   });
 });
 
+test("read(seq) interleaved with pipelined appends across rotations: each record is undefined until acknowledged, then exact", async () => {
+  for (const syncMode of ["sync", "batch", "none"] as const) {
+    await withTempDir(async (dir) => {
+      const wal = await WriteAheadLog.open(dir, { maxFileSize: 3000, syncMode });
+      const expected = new Map<number, WalRecord>();
+      const acked = new Set<number>();
+      let x = 99;
+      const random = () => (x = (x * 1103515245 + 12345) % 2147483648) / 2147483648;
+      const pending: Promise<void>[] = [];
+      for (let i = 0; i < 300; i++) {
+        const value = random() < 0.3 ? new Uint8Array(Math.floor(random() * 500)).fill(i & 0xff) : "v".repeat(Math.floor(random() * 400));
+        const first = wal.currentSeqNum() + 1;
+        if (random() < 0.2) {
+          const ops = [["PUT", `b${i}`, value], ["DELETE", `d${i}`, ""]] as const;
+          ops.forEach(([opType, key, v], j) => expected.set(first + j, { seqNum: first + j, opType, key, value: v }));
+          expected.set(first + 2, { seqNum: first + 2, opType: "COMMIT", key: "", value: "" });
+          pending.push(wal.appendBatch(ops).then((commit) => [first, first + 1, commit].forEach((s) => acked.add(s))));
+        } else {
+          expected.set(first, { seqNum: first, opType: "PUT", key: `k${i}`, value });
+          pending.push(wal.append("PUT", `k${i}`, value).then((seq) => void acked.add(seq)));
+        }
+        // Reads of random seqs (some not yet acknowledged), sometimes after a turn of the event loop.
+        for (let r = 0; r < 3; r++) {
+          const seq = 1 + Math.floor(random() * (wal.currentSeqNum() + 1));
+          const ackedBefore = acked.has(seq);
+          const got = await wal.read(seq);
+          if (got === undefined) assert.ok(!ackedBefore, `read(${seq}) undefined after its append resolved (${syncMode})`);
+          else assert.deepEqual(got, expected.get(seq), `read(${seq}) (${syncMode})`);
+        }
+        if (random() < 0.1) await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      await Promise.all(pending);
+      for (let seq = 1; seq <= wal.currentSeqNum(); seq++) assert.deepEqual(await wal.read(seq), expected.get(seq), `read(${seq})`);
+      assert.ok(segmentFiles(dir).length > 5);
+      await wal.close();
+    });
+  }
+});
+
 test("read(seq) of a damaged record is a WalCorruptionError, and appends are refused until reopen", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir, { maxFileSize: 4096, verify: "tail" });
