@@ -26,10 +26,11 @@ import { WALK_CHUNK_BYTES } from "./walk.ts";
 import type { WalRecord } from "./reader.ts";
 import { checkLogDirectory, isOwnTempName, plannedRepair, refuseNewerVersions, scanLog } from "./recovery.ts";
 import type { LogScan, RecoveryAction, RecoveryReport } from "./recovery.ts";
+import { RecordLookup } from "./record_lookup.ts";
 import { listSegments } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 import { TRUNCATE_FILE } from "./truncate.ts";
-import { checkReadOptions } from "./validate.ts";
+import { checkReadOptions, checkSeq } from "./validate.ts";
 
 /** Options of {@link ReadOnlyLog.open} (and `WriteAheadLog.openReadOnly`). Every field is optional. */
 export interface ReadOnlyOptions {
@@ -100,6 +101,7 @@ export class ReadOnlyLog {
   #view: View;
   #closed = false;
   #cursors = new Set<LogCursor>();
+  #lookup: RecordLookup;
 
   /** @ignore Internal: handles come from {@link WriteAheadLog.openReadOnly}. */
   private constructor(dir: string, path: string, fs: WalFileSystem, view: View, report: RecoveryReport, damage: DamageFound | null) {
@@ -107,6 +109,7 @@ export class ReadOnlyLog {
     this.#path = path;
     this.#fs = fs;
     this.#view = view;
+    this.#lookup = new RecordLookup(fs);
     this.recovery = report;
     this.damage = damage;
   }
@@ -294,6 +297,7 @@ export class ReadOnlyLog {
     for (let attempt = 0;; attempt++) {
       try {
         this.#view = refreshView(this.#fs, this.#path, this.#view);
+        this.#lookup.retain(this.#view.segments);
         return this.#view.lastSeq;
       } catch (e) {
         // A live writer's truncate or rotation removed a file between the listing and the read: list again.
@@ -301,6 +305,40 @@ export class ReadOnlyLog {
         if (e instanceof WalError) throw e;
         throw new WalReadError(e);
       }
+    }
+  }
+
+  /**
+   * The record with seq `seq` as this handle sees the log, as `WriteAheadLog.read` returns it (COMMIT and
+   * CHECKPOINT records included), or `undefined` before {@link firstSeqNum} or after {@link currentSeqNum}:
+   * records a live writer appended since the open are read after {@link refresh}. One positioned read per record,
+   * its checksum verified.
+   *
+   * @throws WalInvalidArgumentError for a `seq` that is not an integer >= 0.
+   * @throws WalCorruptionError when the record is damaged; WalReadError when the file system fails (a segment a
+   * live writer's truncate removed included); WalClosedError once the handle is closed.
+   * @example
+   * ```ts
+   * import { WriteAheadLog } from "@wal/wal";
+   * const dir = await Deno.makeTempDir();
+   * const writer = await WriteAheadLog.open(dir);
+   * await writer.append("PUT", "k", "v");
+   * const reader = await WriteAheadLog.openReadOnly(dir);
+   * console.log(await reader.read(1)); // { seqNum: 1, opType: "PUT", key: "k", value: "v" }
+   * await reader.close();
+   * await writer.close();
+   * ```
+   */
+  async read(seq: number): Promise<WalRecord | undefined> {
+    if (this.#closed) throw new WalClosedError("this read-only handle is closed");
+    checkSeq(seq, "seq");
+    const view = this.#view;
+    if (seq > view.lastSeq || seq < this.firstSeqNum()) return undefined;
+    try {
+      return this.#lookup.read(view.segments, seq, view.activeEnd, view.activeEnd);
+    } catch (e) {
+      if (e instanceof WalError) throw e;
+      throw new WalReadError(e);
     }
   }
 
@@ -356,6 +394,7 @@ export class ReadOnlyLog {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#lookup.reset();
     for (const cursor of this.#cursors) cursor.close();
     this.#cursors.clear();
   }

@@ -26,6 +26,7 @@ import { ReadOnlyLog } from "./readonly.ts";
 import type { ReadOnlyOptions } from "./readonly.ts";
 import type { WalRecord } from "./reader.ts";
 import { checkLogDirectory, recoverLog } from "./recovery.ts";
+import { RecordLookup } from "./record_lookup.ts";
 import { lowestToCome, OpenStreams, throwIfEnded } from "./streams.ts";
 import type { StreamSlot, StreamState } from "./streams.ts";
 import type { RecoveryReport } from "./recovery.ts";
@@ -154,6 +155,8 @@ export class WriteAheadLog {
   #closingHeld = false;
   /** The last seq each open stream may yield: the log's last seq when it began (appends after it are not read). */
   #streamEnds = new WeakMap<StreamState, number>();
+  /** The indexes and descriptors of `read(seq)`. */
+  #lookup: RecordLookup;
 
   /** @ignore Internal: handles come from {@link WriteAheadLog.open}. */
   private constructor(
@@ -169,6 +172,7 @@ export class WriteAheadLog {
     this.#path = path;
     this.#fs = fs;
     this.#writer = writer;
+    this.#lookup = new RecordLookup(fs, writer);
     this.#lock = lock;
     this.recovery = report;
     this.syncMode = options.syncMode;
@@ -215,7 +219,7 @@ export class WriteAheadLog {
    * Opens the log in `dir` for reading only, beside a writer in this or another process: it verifies every
    * record and reads up to the last complete one, and never writes, repairs, creates anything or takes the
    * directory lock (on Deno it needs only `--allow-read`). The handle has the read calls (`replay`,
-   * `replayStream`, `iterate`, `currentSeqNum`, `close`), `recovery` (what `open` would do; nothing is done),
+   * `replayStream`, `iterate`, `read`, `currentSeqNum`, `close`), `recovery` (what `open` would do; nothing is done),
    * `damage` (where the valid log ends because of damage, or null), and `refresh()` to see later appends.
    *
    * @throws WalFormatError when `dir` is missing, not a directory, not a log, or of a newer format version.
@@ -244,6 +248,7 @@ export class WriteAheadLog {
     this.#closed = true;
     this.#streams.end(() => new WalClosedError("the log was opened again in this process; this stream is ended"));
     this.#writer.abandon(new WalClosedError("the log was opened again in this process; this handle is superseded"));
+    this.#lookup.reset();
   }
 
   #check(): WalError | null {
@@ -401,6 +406,59 @@ export class WriteAheadLog {
   }
 
   /**
+   * The record with seq `seq`, or `undefined` when there is none: before {@link firstSeqNum} (removed by
+   * `truncate`), or after the last acknowledged record. Only acknowledged records are read, as by `replay`: a record
+   * is read once it is as durable as the sync mode promises (when its append resolves, or under a flood of appends
+   * one turn of the event loop before); one still queued, or whose group's fdatasync is in flight, is `undefined`.
+   * A batch is one unit: its members are read together once it is durable (never a member without its COMMIT). COMMIT
+   * and CHECKPOINT records are returned as `iterate` yields them (opType "COMMIT" / "CHECKPOINT", key and value "").
+   *
+   * One positioned read per record (for records up to 4 MiB), through an index of record offsets (4 bytes per
+   * record): the newest segment's is built by the first read into it and kept current by the writer; an older
+   * segment's is built by the first read into it (one pass over its headers) and kept for the 4 most recently read
+   * older segments. The record's checksum is verified on every read.
+   *
+   * @param seq an integer >= 0
+   * @throws WalInvalidArgumentError for a `seq` that is not an integer >= 0.
+   * @throws WalCorruptionError when the record is damaged; appends are then refused until the log is reopened.
+   * @throws WalReadError when the file system fails; WalClosedError once the handle is closed.
+   * @example
+   * ```ts
+   * import { WriteAheadLog } from "@wal/wal";
+   * const wal = await WriteAheadLog.open(await Deno.makeTempDir());
+   * await wal.append("PUT", "user:1", "alice"); // 1
+   * await wal.appendBatch([["PUT", "a", "1"]]); // 2, COMMIT 3
+   * console.log(await wal.read(1)); // { seqNum: 1, opType: "PUT", key: "user:1", value: "alice" }
+   * console.log((await wal.read(3))?.opType); // "COMMIT"
+   * console.log(await wal.read(4)); // undefined: past the end
+   * await wal.close();
+   * ```
+   */
+  async read(seq: number): Promise<WalRecord | undefined> {
+    const writer = this.#writer;
+    const broken = writer.broken;
+    if (broken !== null && !(broken instanceof WalCorruptionError)) throw broken;
+    // Refused for damage and then closed (or superseded): the files are no longer this handle's to read.
+    if (this.#closed) throw new WalClosedError();
+    checkSeq(seq, "seq");
+    if (seq >= writer.nextSeq || seq < this.firstSeqNum()) return undefined;
+    try {
+      return this.#lookup.read(writer.segments, seq, writer.activeSize, writer.writtenSize);
+    } catch (e) {
+      if (!(e instanceof WalError)) throw new WalReadError(e);
+      if (e instanceof WalCorruptionError) {
+        const error = new WalCorruptionError(
+          e,
+          "damage found while reading; appends are refused until the log is reopened, which repairs it:",
+        );
+        writer.refuse(error);
+        throw error;
+      }
+      throw e;
+    }
+  }
+
+  /**
    * The committed data records (PUT, DELETE and application records, never COMMIT or CHECKPOINT, never a
    * member of a batch whose COMMIT is missing), in seq order, in one array. For logs larger than memory use
    * {@link replayStream}.
@@ -530,11 +588,13 @@ export class WriteAheadLog {
     this.#streams.end((s) => lowestToCome(s) <= upTo ? new WalTruncatedError(upTo, s.position) : null);
     try {
       writer.segments = truncateLog(this.#fs, this.#path, upTo);
+      this.#lookup.retain(writer.segments);
       if (writer.segments[writer.segments.length - 1].name !== activeBefore) writer.reopenActive();
       this.#streams.retarget(writer.segments, writer.activeSize);
     } catch (e) {
       // Damage in the segment to copy from: nothing changed, but appends stop until a reopen repairs it (as
       // when a read meets damage). Any other failure left the truncate half done: the handle fails.
+      this.#lookup.reset();
       writer.refuse(e instanceof WalCorruptionError ? e : new WalFailedError(e));
       throw e;
     }
@@ -619,7 +679,11 @@ export class WriteAheadLog {
       writer.resetTail(keep + 1);
       // The cut segment is the active one now, and may be sealed again later at another size.
       this.#sealedSizes.clear();
+      // Segments are only removed or shortened in place: read(seq)'s indexes lose what was cut, nothing else.
+      this.#lookup.dropAfter(keep);
+      this.#lookup.retain(writer.segments);
     } catch (e) {
+      this.#lookup.reset();
       // Whatever step failed, the handle cannot know the files' state: it fails; a reopen finishes the cut.
       writer.refuse(new WalFailedError(e));
       throw e;
@@ -639,6 +703,7 @@ export class WriteAheadLog {
     if (this.#closed) return;
     this.#closed = true;
     this.#streams.end(() => new WalClosedError("the log was closed while this stream was open"));
+    this.#lookup.reset();
     try {
       if (this.#held !== null) {
         // Calls held behind a truncateAfter were made before close: they are issued, and then written by it.
@@ -647,6 +712,7 @@ export class WriteAheadLog {
       }
       await this.#writer.close();
     } finally {
+      this.#lookup.reset();
       this.#lock.release();
     }
   }

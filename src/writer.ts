@@ -131,6 +131,11 @@ export class LogWriter {
   readonly syncMicros: Histogram = new Histogram();
   /** Records per group that wrote records. */
   readonly groupRecords: Histogram = new Histogram();
+  /**
+   * Told of every write of records, while set: `bytes[from..to)` went to offset `at` of the active `segment`.
+   * `read(seq)` sets it while it keeps an index of the active segment (see record_lookup.ts).
+   */
+  onWrite: ((segment: SegmentInfo, bytes: Uint8Array, from: number, to: number, at: number) => void) | null = null;
 
   #fs: WalFileSystem;
   #dir: string;
@@ -545,6 +550,7 @@ export class LogWriter {
     if (to <= from) return to;
     this.stats.writes++;
     this.#file.writeAt(bytes.subarray(from, to), this.#writePos);
+    this.onWrite?.(this.segments[this.segments.length - 1], bytes, from, to, this.#writePos);
     this.bytes += to - from;
     this.#writePos += to - from;
     if (this.#writePos > this.#allocated) {
@@ -710,6 +716,11 @@ export class LogWriter {
    */
   get activeSize(): number {
     return this.#ackedPos;
+  }
+
+  /** Bytes of the active segment holding records written (acknowledged or not): where the next write goes. */
+  get writtenSize(): number {
+    return this.#writePos;
   }
 
   /**

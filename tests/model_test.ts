@@ -1,4 +1,4 @@
-// Model-based test: random sequences of append, concurrent appends, appendBatch, checkpoint, truncate, reopen and
+// Model-based test: random sequences of append, concurrent appends, appendBatch, checkpoint, truncate, read, reopen and
 // power cuts (at the end of the history, or in the middle of un-awaited appends) run against the real log on the
 // crash-simulating file system and against a plain array of what must be replayable. After every step the log
 // must show exactly the model (iterate: every record including COMMIT and CHECKPOINT; replay: the data records),
@@ -186,6 +186,25 @@ class TruncateAfter implements fc.AsyncCommand<Model, Real> {
   toString = () => `truncateAfter(${this.fraction.toFixed(3)}${this.crash === null ? "" : `, crash ${this.crash.at.toFixed(3)}/${this.crash.seed}`})`;
 }
 
+/**
+ * read(seq) of seqs anywhere from 0 to two past the end (the first and last of the log always among them): each
+ * must be the model's record, COMMIT and CHECKPOINT included, or undefined where the model has none.
+ */
+class Read implements fc.AsyncCommand<Model, Real> {
+  readonly fractions: number[];
+  constructor(fractions: number[]) {
+    this.fractions = fractions;
+  }
+  check = () => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const bySeq = new Map(model.entries.map((r) => [r.seqNum, r]));
+    const seqs = this.fractions.map((f) => Math.floor(f * (model.last + 3)));
+    if (model.entries.length > 0) seqs.push(model.entries[0].seqNum, model.last);
+    for (const seq of seqs) assert.deepEqual(await real.wal.read(seq), bySeq.get(seq), `read(${seq})`);
+  }
+  toString = () => `read(${this.fractions.map((f) => f.toFixed(3)).join(", ")})`;
+}
+
 class Reopen implements fc.AsyncCommand<Model, Real> {
   check = () => true;
   async run(model: Model, real: Real): Promise<void> {
@@ -304,6 +323,7 @@ const commands = [
   fc.constant(new Checkpoint()),
   fraction.map((f) => new Truncate(f)),
   fc.tuple(fraction, fc.option(fc.record({ at: fraction, seed: fc.nat() }), { freq: 2 })).map(([f, c]) => new TruncateAfter(f, c)),
+  fc.array(fraction, { minLength: 1, maxLength: 8 }).map((fs) => new Read(fs)),
   fc.constant(new Reopen()),
   fc.nat().map((s) => new Crash(s)),
   fc.tuple(
@@ -314,7 +334,7 @@ const commands = [
   ).map(([vs, b, f, s]) => new CrashMidway(vs, b, f, s)),
 ];
 
-test(`model: ${RUNS} random sequences of append/batch/checkpoint/truncate/truncateAfter/reopen/crash match a plain model`, async () => {
+test(`model: ${RUNS} random sequences of append/batch/checkpoint/truncate/truncateAfter/read/reopen/crash match a plain model`, async () => {
   let sequences = 0;
   await fc.assert(
     fc.asyncProperty(fc.commands(commands, { maxCommands: 40, size: "max" }), async (cmds) => {

@@ -28,13 +28,14 @@ import { coldOpenResults, coldOpenTable } from "./cold_open.ts";
 import type { HttpRow } from "./http.ts";
 import { truncateResult, truncateTable } from "./truncate_cases.ts";
 import type { TruncateResult } from "./truncate_cases.ts";
+import { readResult, readTable } from "./read_cases.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..", "..");
 const bin = path.join(repo, "node_modules", ".bin");
 const ALL: readonly RuntimeName[] = ["deno", "bun", "node"];
 /** The parts `--only` can pick; the default runs them all. */
-const PARTS = ["core", "server", "http", "open", "truncate"] as const;
+const PARTS = ["core", "server", "http", "open", "truncate", "read"] as const;
 type Part = typeof PARTS[number];
 
 interface MainArgs {
@@ -230,8 +231,21 @@ async function truncatePart(opts: MainArgs): Promise<string> {
   return truncateTable(results);
 }
 
+/** `--only read`: read(seq) random and in order against raw positioned reads, per runtime. */
+async function readPart(opts: MainArgs): Promise<string> {
+  const results = [];
+  for (const rt of opts.runtimes.filter((r) => fs.existsSync(path.join(bin, r)))) {
+    results.push(await readResult(repo, rt, opts.dir, opts.quick));
+  }
+  return readTable(results);
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.only === "read") {
+    process.stdout.write(await readPart(opts) + "\n");
+    return;
+  }
   if (opts.only === "http") {
     process.stdout.write(httpTable(await allHttpRows(opts)) + "\n");
     return;
@@ -292,6 +306,7 @@ async function main(): Promise<void> {
     process.stdout.write(httpTable(await allHttpRows(opts)) + "\n\n");
     process.stdout.write(coldOpenTable(await coldOpenResults(repo, opts.runtimes, opts.dir, opts.quick)) + "\n\n");
     process.stdout.write(await truncatePart(opts) + "\n\n");
+    process.stdout.write(await readPart(opts) + "\n\n");
   }
   const summary = markdownSummary(results, machine, opts.quick);
   process.stdout.write("=== summary (markdown) ===\n" + summary + "\n");
