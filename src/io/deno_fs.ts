@@ -43,6 +43,29 @@ interface DenoApi {
 
 const SEEK_START = 0;
 
+/** The part of `node:fs` used for positioned reads. */
+interface NodePread {
+  openSync(path: string, flags: string): number;
+  readSync(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): number;
+  fstatSync(fd: number): { ino: number | bigint; dev: number | bigint; size: number | bigint };
+  closeSync(fd: number): void;
+}
+
+let nodePread: NodePread | null | undefined;
+
+/**
+ * `node:fs`, loaded on the first read at a position other than the file's cursor: Deno has no positioned read of
+ * its own, and a seek plus a read is two system calls where `read(seq)` wants one. Loaded on demand (about 6 ms
+ * once per process) so that opening a log never pays for it.
+ */
+function positionalReads(): NodePread | null {
+  if (nodePread === undefined) {
+    const process = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    nodePread = (process?.getBuiltinModule?.("node:fs") as NodePread | undefined) ?? null;
+  }
+  return nodePread;
+}
+
 function deno(): DenoApi {
   return (globalThis as unknown as { Deno: DenoApi }).Deno;
 }
@@ -52,9 +75,35 @@ class DenoWalFile implements WalFile {
   #end: number;
   // The file's cursor as this handle last left it: sequential writes need no seek.
   #cursor = 0;
-  constructor(file: DenoFile) {
+  /** A read-only file's path, for a second descriptor that reads at positions (see `positionalReads`). */
+  #path: string | null;
+  /** That descriptor: -1 before the first random read, -2 when it cannot be had (then seek + read). */
+  #fd = -1;
+  constructor(file: DenoFile, readOnlyPath: string | null = null) {
     this.#file = file;
     this.#end = file.statSync().size;
+    this.#path = readOnlyPath;
+  }
+  /**
+   * The positioned-read descriptor of the same file, opened on first use; -2 if there is none. Once it is open,
+   * the Deno handle is closed and every read goes through it: one descriptor per file, as before.
+   */
+  #positional(): number {
+    if (this.#fd !== -1) return this.#fd;
+    this.#fd = -2;
+    const fs = positionalReads();
+    if (fs === null || this.#path === null) return -2;
+    const fd = fs.openSync(this.#path, "r");
+    const mine = this.#file.statSync() as { ino?: number | null; dev?: number };
+    const theirs = fs.fstatSync(fd);
+    // The path may name another file by now (a segment removed and created again): then no shortcut.
+    if (mine.ino === undefined || mine.ino === null || Number(theirs.ino) !== mine.ino || Number(theirs.dev) !== mine.dev) {
+      fs.closeSync(fd);
+      return -2;
+    }
+    this.#fd = fd;
+    this.#file.close();
+    return fd;
   }
   #seek(position: number): void {
     if (position !== this.#cursor) this.#cursor = this.#file.seekSync(position, SEEK_START);
@@ -73,6 +122,19 @@ class DenoWalFile implements WalFile {
     }
   }
   read(into: Uint8Array, position: number): number {
+    if (this.#fd >= 0 || (position !== this.#cursor && this.#path !== null)) {
+      const fd = this.#positional();
+      if (fd >= 0) {
+        const fs = nodePread as NodePread;
+        let done = 0;
+        while (done < into.length) {
+          const n = fs.readSync(fd, into, done, into.length - done, position + done);
+          if (n === 0) break;
+          done += n;
+        }
+        return done;
+      }
+    }
     this.#seek(position);
     let done = 0;
     try {
@@ -93,6 +155,7 @@ class DenoWalFile implements WalFile {
     return this.#file.syncData();
   }
   size(): number {
+    if (this.#fd >= 0) return Number((nodePread as NodePread).fstatSync(this.#fd).size);
     return this.#file.statSync().size;
   }
   truncate(length: number): void {
@@ -100,6 +163,12 @@ class DenoWalFile implements WalFile {
     this.#end = length;
   }
   close(): void {
+    if (this.#fd >= 0) {
+      const fd = this.#fd;
+      this.#fd = -2;
+      (nodePread as NodePread).closeSync(fd);
+      return;
+    }
     this.#file.close();
   }
 }
@@ -123,7 +192,7 @@ export function createDenoFileSystem(): WalFileSystem {
         throw e;
       }
     },
-    openRead: (p) => new DenoWalFile(D.openSync(p, { read: true })),
+    openRead: (p) => new DenoWalFile(D.openSync(p, { read: true }), p),
     openWrite(p: string, options: OpenWriteOptions) {
       const flags: Record<string, boolean> = options.exclusive
         ? { read: true, write: true, createNew: true }

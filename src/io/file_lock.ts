@@ -23,6 +23,7 @@ import { runtime } from "./runtime.ts";
 import type { WalFileLock } from "./types.ts";
 import { errorCode } from "./types.ts";
 import { codeError, LOCK_ATTEMPTS as ATTEMPTS, notRegular } from "./lock_common.ts";
+import { tryLockFileDeno } from "./deno_lock.ts";
 
 /** Tries flock(LOCK_EX | LOCK_NB) on a descriptor: true if taken, false if another holder has it. */
 type TryLockFd = (fd: number) => boolean;
@@ -208,11 +209,13 @@ function nodeLockHandle(fd: number, path: string, created: boolean): WalFileLock
 }
 
 /**
- * Creates `path` if missing and takes an exclusive kernel lock on it without waiting (Node and Bun; Deno's is
+ * Creates `path` if missing and takes an exclusive kernel lock on it without waiting (on Deno through
  * `deno_lock.ts`); null if another open of the file (any thread, process or path) holds it. Throws (code `ENOLCK`
  * or the OS's) when no lock can be had at all, for example on a file system without lock support: the caller
  * must not go on unlocked.
  */
 export function tryLockFile(path: string): WalFileLock | null {
+  // On Deno (a `node:fs` file system passed as the `fs` option), Deno's own lock: the addon is not for Deno.
+  if (runtime === "deno") return tryLockFileDeno(path);
   return lockWithNodeFs(path);
 }
