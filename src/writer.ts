@@ -131,6 +131,11 @@ export class LogWriter {
   readonly syncMicros: Histogram = new Histogram();
   /** Records per group that wrote records. */
   readonly groupRecords: Histogram = new Histogram();
+  /**
+   * Called once each time acknowledged records become readable (`activeSize` advanced): how followers learn of
+   * them without polling. Must be O(1) and must not throw (it runs inside a flush).
+   */
+  onVisible: () => void = () => {};
 
   #fs: WalFileSystem;
   #dir: string;
@@ -290,6 +295,7 @@ export class LogWriter {
       }
       this.#ackedUnsynced++;
       this.#ackedPos = this.#writePos;
+      this.onVisible();
       if (this.#settings.syncMode === "batch") this.#armTimer();
     } catch (error) {
       this.#enc.rewind(0);
@@ -440,6 +446,7 @@ export class LogWriter {
     }
     this.#ackedUnsynced += records;
     this.#ackedPos = this.#writePos;
+    this.onVisible();
     this.#resolve(units, settled, units.length);
   }
 
@@ -517,6 +524,7 @@ export class LogWriter {
       this.#unsynced = 0;
       this.#ackedUnsynced = 0;
       this.#ackedPos = end;
+      this.onVisible();
       // Settle this group before the next one is written: a flush may settle its own units at once ("batch" and
       // "none" mode, or those before a rotation), and acknowledgements go out in seq order. Settling only queues
       // reactions, so the next group's write and fdatasync still start before any callback runs.
@@ -614,6 +622,7 @@ export class LogWriter {
     this.#unsynced = 0;
     this.#ackedUnsynced = 0;
     this.#ackedPos = this.#writePos;
+    this.onVisible();
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
