@@ -18,7 +18,7 @@ export { WriteAheadLog } from "./src/wal.ts";
 export type { BatchOperation, ReadOptions, WalStats } from "./src/wal.ts";
 export type { HistogramSummary } from "./src/stats.ts";
 export { ReadOnlyLog } from "./src/readonly.ts";
-export type { DamageFound, ReadOnlyOptions } from "./src/readonly.ts";
+export type { DamageFound, ReadOnlyFollowOptions, ReadOnlyOptions } from "./src/readonly.ts";
 export type { FollowOptions } from "./src/follow.ts";
 export type { WalRecord } from "./src/reader.ts";
 export type { IoMode, SlowSyncInfo, SyncMode, WalOptions } from "./src/options.ts";

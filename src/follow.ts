@@ -256,8 +256,10 @@ export async function* followLog(
       // Taken before the read: a change announced after it (or during it) settles this promise.
       const changed = source.changed();
       state.cursor.extend(source.segments(), source.activeEnd());
-      source.fill(state, chunk, FOLLOW_CHUNK, FOLLOW_STEP_BYTES);
-      if (chunk.length > 0 || state.ended !== null) continue;
+      // True with nothing taken: a batch larger than a step still held for its COMMIT, or a source that
+      // recovered (a truncate under the read): read on rather than wait.
+      const more = source.fill(state, chunk, FOLLOW_CHUNK, FOLLOW_STEP_BYTES);
+      if (chunk.length > 0 || state.ended !== null || more) continue;
       // One reaction on the shared generation promise per wait: it is dropped with that promise.
       await new Promise<void>((resolve) => {
         state.wake = resolve;
