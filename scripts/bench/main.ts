@@ -34,7 +34,7 @@ const ALL: readonly RuntimeName[] = ["deno", "bun", "node"];
 interface MainArgs {
   quick: boolean;
   /** Which parts run: the log's own workloads and peers ("core"), the server-shaped ones ("server"), or both. */
-  only: "all" | "core" | "server" | "http";
+  only: "all" | "core" | "server" | "http" | "follow";
   /** `--module`: measure another checkout's mod.ts in the server-shaped part (before/after). */
   module?: string;
   runtimes: RuntimeName[];
@@ -59,14 +59,14 @@ function parseArgs(argv: readonly string[]): MainArgs {
     } else if (a === "--dir") dir = path.resolve(argv[++i] ?? "");
     else if (a === "--only") {
       const v = argv[++i] ?? "";
-      if (v !== "core" && v !== "server" && v !== "http") {
-        throw new Error(`--only: expected core, server or http, got "${v}"`);
+      if (v !== "core" && v !== "server" && v !== "http" && v !== "follow") {
+        throw new Error(`--only: expected core, server, http or follow, got "${v}"`);
       }
       only = v;
     } else if (a === "--module") module = path.resolve(argv[++i] ?? "");
     else if (a === "--help" || a === "-h") {
       process.stdout.write(
-        "usage: npm run bench -- [--quick] [--runtime deno|bun|node] [--dir <work dir>] [--only core|server|http]" +
+        "usage: npm run bench -- [--quick] [--runtime deno|bun|node] [--dir <work dir>] [--only core|server|http|follow]" +
           " [--module <other checkout>/mod.ts]\n",
       );
       process.exit(0);
@@ -213,6 +213,10 @@ async function allHttpRows(opts: MainArgs): Promise<HttpRow[]> {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.only === "follow") {
+    const { runFollowBench } = await import("./follow_cases.ts");
+    return await runFollowBench(opts.runtimes, opts.dir, opts.quick);
+  }
   if (opts.only === "http") {
     process.stdout.write(httpTable(await allHttpRows(opts)) + "\n");
     return;
