@@ -1,12 +1,14 @@
 /**
- * How a read-only handle learns of what a writer in another process appends: it looks every `pollMs` while a
- * follower waits, one timer per handle whatever the number of followers, and a look costs a few system calls
- * (see {@link mayHaveGrown}) until something did change. The writer's process cannot wake us, and file watching
- * (inotify and its kin) is missing or silent on network and some container file systems, so polling is the one
- * mechanism that works everywhere.
+ * How a read-only handle learns of what a writer in another process appends (the writer's process cannot wake
+ * it): while a follower waits, it watches the log's directory (inotify and its kin, through the file system's
+ * optional `watch`), and a change event brings a look forward; and it looks every `pollMs` anyway, since watching
+ * is missing or silent on network and some container file systems. One timer and one watcher per handle whatever
+ * the number of followers; a look costs a few system calls (see {@link mayHaveGrown}) until something did change.
  *
  * @module
  */
+
+import { setImmediate } from "node:timers";
 
 import { WalInvalidArgumentError } from "./errors.ts";
 import { segmentName } from "./format.ts";
@@ -15,7 +17,7 @@ import type { SegmentInfo } from "./segment.ts";
 import { FollowHub } from "./follow.ts";
 
 /** Default interval of a read-only follower's looks, in ms: see README ("Following a log") for its cost. */
-export const DEFAULT_POLL_MS = 10;
+export const DEFAULT_POLL_MS = 100;
 
 /** What a look needs to know of the log as last read. */
 export interface PolledView {
@@ -62,14 +64,47 @@ export class Poller {
   #due = Infinity;
   #pollMs = Infinity;
   #stopped = false;
+  #watch: ((onChange: () => void) => { close(): void } | null) | undefined;
+  #watcher: { close(): void } | null = null;
+  /** A watch event came while no follower waited: the next one to wait gets a look at once. */
+  #dirty = false;
+  #soon = false;
 
   /**
    * @param look reads what changed; true when followers have something new to read (or must end)
    * @param active false once no follower is left: the looks stop (and no timer keeps the process alive)
+   * @param watch starts watching the log's directory (a hint that brings the next look forward), if it can
    */
-  constructor(look: () => boolean, active: () => boolean) {
+  constructor(
+    look: () => boolean,
+    active: () => boolean,
+    watch?: (onChange: () => void) => { close(): void } | null,
+  ) {
     this.#look = look;
     this.#active = active;
+    this.#watch = watch;
+  }
+
+  /** A watch event: look at once if a follower waits, else remember it for the next one that does. */
+  #onEvent = (): void => {
+    if (this.#stopped) return;
+    if (this.#pollMs === Infinity) {
+      this.#dirty = true;
+      return;
+    }
+    this.#lookSoon();
+  };
+
+  #lookSoon(): void {
+    if (this.#soon) return;
+    this.#soon = true;
+    // After the current turn: the events of one write (or of many) make one look.
+    setImmediate(() => {
+      this.#soon = false;
+      if (this.#stopped || this.#pollMs === Infinity) return;
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#tick();
+    });
   }
 
   /** Settles after the next look that found a change. */
@@ -82,6 +117,11 @@ export class Poller {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#arm(pollMs);
     }
+    if (this.#watcher === null && this.#watch !== undefined) this.#watcher = this.#watch(this.#onEvent);
+    if (this.#dirty) {
+      this.#dirty = false;
+      this.#lookSoon();
+    }
     return promise;
   }
 
@@ -93,7 +133,7 @@ export class Poller {
   #tick = (): void => {
     this.#timer = undefined;
     if (this.#stopped || !this.#active()) {
-      this.#pollMs = Infinity;
+      this.release();
       return;
     }
     if (this.#look()) {
@@ -113,14 +153,26 @@ export class Poller {
     this.#hub.wake();
   }
 
+  /** Stops looking and watching while no follower is left (the next `changed` starts again). */
+  release(): void {
+    this.#pollMs = Infinity;
+    this.#dirty = false;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const watcher = this.#watcher;
+    this.#watcher = null;
+    watcher?.close();
+  }
+
   /** Stops looking for good (the handle closed). */
   stop(): void {
     this.#stopped = true;
-    this.wake();
+    this.release();
+    this.#hub.wake();
   }
 }
 
-/** Checks `options.pollMs` of a read-only follower: an integer from 1 to 2^31 - 1 (a timer's range), default 10. */
+/** Checks `options.pollMs` of a read-only follower: an integer from 1 to 2^31 - 1 (a timer's range), default 100. */
 export function checkPollMs(options: unknown): number {
   if (typeof options !== "object" || options === null) return DEFAULT_POLL_MS;
   const pollMs = (options as { pollMs?: unknown }).pollMs;

@@ -56,7 +56,8 @@ export interface ReadOnlyOptions {
 /** Options of {@link ReadOnlyLog.follow}. */
 export interface ReadOnlyFollowOptions extends FollowOptions {
   /**
-   * How often, in milliseconds, to look for records the writer appended while the follower waits (default 10).
+   * How often, in milliseconds, to look for records the writer appended while the follower waits (default 100),
+   * besides looking at once when a watch of the directory reports a change (where the file system reports them).
    * A look that finds nothing costs a few system calls: see README ("Following a log") for latency and idle CPU.
    */
   pollMs?: number;
@@ -132,7 +133,9 @@ export class ReadOnlyLog {
     this.recovery = report;
     this.damage = damage;
     this.#followers = new Followers(fs);
-    this.#poller = new Poller(() => this.#look(), () => this.#followers.size > 0);
+    const fsWatch = fs.watch;
+    const watch = fsWatch === undefined ? undefined : (onChange: () => void) => fsWatch.call(fs, path, onChange);
+    this.#poller = new Poller(() => this.#look(), () => this.#followers.size > 0, watch);
   }
 
   /**
@@ -364,8 +367,9 @@ export class ReadOnlyLog {
   /**
    * The committed records (as {@link replayStream} yields them) after `afterSeq`, without end: those in the log,
    * then each one a writer in this or another process appends, as `WriteAheadLog.follow` yields them. While it
-   * waits it looks every `pollMs` (one timer per handle, whatever the number of followers; each look that finds
-   * something reads the log on as `refresh()` does, so `currentSeqNum()` moves too).
+   * waits it watches the log's directory and looks at once when that reports a change, and every `pollMs` anyway
+   * (watching is silent on some file systems); one timer and one watcher per handle, whatever the number of
+   * followers. A look that finds something reads the log on as `refresh()` does, so `currentSeqNum()` moves too.
    *
    * A reader in another process sees a record once the writer has written it to the OS and the record and its
    * unit (a batch with its COMMIT) are complete: in `"sync"` mode that can be shortly before the writer's
@@ -402,6 +406,8 @@ export class ReadOnlyLog {
     const afterSeq = checkReadOptions(options);
     const signal = checkReadSignal(options);
     const pollMs = checkPollMs(options);
+    // Read on first if the handle's view is old: the follower starts from the log as it is now.
+    if (this.#view.segments.length > 0 && mayHaveGrown(this.#fs, this.#path, this.#view)) this.#refreshView();
     // A directory without a segment yet (rare): look until one appears.
     while (this.#view.segments.length === 0) {
       signal?.throwIfAborted();
@@ -432,7 +438,12 @@ export class ReadOnlyLog {
         }
       },
     };
-    yield* followLog(this.#fs, this.#followers, source, Math.max(afterSeq, this.#view.floor), signal, slot);
+    try {
+      yield* followLog(this.#fs, this.#followers, source, Math.max(afterSeq, this.#view.floor), signal, slot);
+    } finally {
+      // The last follower gone: no timer or watcher may keep the process alive for nobody.
+      if (this.#followers.size === 0) this.#poller.release();
+    }
   }
 
   /** The committed data records, as `WriteAheadLog.replay` returns them, in one array. */

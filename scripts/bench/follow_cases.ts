@@ -6,7 +6,8 @@
  *   the next waits until every follower has yielded it (so each figure is the latency of a wake-up from idle,
  *   not of a queue). Latency = follower yielded − append resolved, and − append called, in ms.
  * - cross-process: a writer child on the same runtime appends one record every few ms and prints when each
- *   append resolved; the worker follows with `ReadOnlyLog.follow` (`pollMs` 10, the default, and 1). Clocks:
+ *   append resolved; the worker follows with `ReadOnlyLog.follow`: with the directory watched and `pollMs` 100
+ *   (the defaults), and polling only (a file system without `watch`) at 100, 10 and 1 ms. Clocks:
  *   `performance.timeOrigin + performance.now()` in both processes (same machine).
  * - idle CPU of a read-only follower waiting on a log nobody writes, per `pollMs`, against a process that only
  *   sleeps (process.cpuUsage over the same wall time).
@@ -24,6 +25,7 @@ import { fileURLToPath } from "node:url";
 import { WriteAheadLog } from "../../mod.ts";
 import type { WalRecord } from "../../mod.ts";
 import type { RuntimeName } from "./common.ts";
+import { defaultFileSystem } from "../../src/io/default.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "..", "..");
@@ -134,7 +136,7 @@ async function writerChild(dir: string, count: number, gapMs: number): Promise<v
   process.stdout.write(lines.join("\n") + "\ndone\n");
 }
 
-async function crossProcess(dir: string, rt: RuntimeName, pollMs: number, count: number): Promise<Dist> {
+async function crossProcess(dir: string, rt: RuntimeName, pollMs: number, watch: boolean, count: number): Promise<Dist> {
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   const [cmd, args] = command(rt, ["--writer", dir, String(count), "4"]);
@@ -147,7 +149,8 @@ async function crossProcess(dir: string, rt: RuntimeName, pollMs: number, count:
   }));
   const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
   await ready;
-  const reader = await WriteAheadLog.openReadOnly(dir);
+  const fs = await defaultFileSystem();
+  const reader = await WriteAheadLog.openReadOnly(dir, { fs: watch ? fs : { ...fs, watch: undefined } });
   const yielded = new Map<number, number>();
   const controller = new AbortController();
   let records = 0;
@@ -196,7 +199,7 @@ async function idleCpu(dir: string, quick: boolean): Promise<{ label: string; cp
   const ms = quick ? 1000 : 3000;
   const rows: { label: string; cpuPercent: number }[] = [];
   rows.push({ label: "sleeping process (baseline)", cpuPercent: await cpuOver(ms, async () => async () => {}) });
-  for (const pollMs of [1, 10, 100]) {
+  for (const pollMs of [1, 10, 100, 1000]) {
     const cpu = await cpuOver(ms, async () => {
       const reader = await WriteAheadLog.openReadOnly(dir);
       const controller = new AbortController();
@@ -250,11 +253,12 @@ async function worker(dir: string, quick: boolean): Promise<void> {
     result.rows.push({ label: `in-process, ${n} follower${n > 1 ? "s" : ""} ("sync")`, ...r });
   }
   const crossCount = quick ? 150 : 600;
-  for (const pollMs of [10, 1]) {
-    const d = await crossProcess(path.join(dir, `x-${pollMs}`), rt, pollMs, crossCount);
-    result.rows.push({ label: `cross-process (openReadOnly), pollMs ${pollMs}`, fromResolved: d });
+  for (const [pollMs, watch] of [[100, true], [100, false], [10, false], [1, false]] as const) {
+    const d = await crossProcess(path.join(dir, `x-${pollMs}-${watch}`), rt, pollMs, watch, crossCount);
+    const how = watch ? `watch + pollMs ${pollMs} (default)` : `poll only, pollMs ${pollMs}`;
+    result.rows.push({ label: `other process: ${how}`, fromResolved: d });
   }
-  result.idle = await idleCpu(path.join(dir, "x-10"), quick);
+  result.idle = await idleCpu(path.join(dir, "x-10-false"), quick);
   process.stdout.write(JSON.stringify(result) + "\n");
 }
 
