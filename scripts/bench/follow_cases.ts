@@ -149,8 +149,8 @@ async function crossProcess(dir: string, rt: RuntimeName, pollMs: number, watch:
   }));
   const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
   await ready;
-  const fs = await defaultFileSystem();
-  const reader = await WriteAheadLog.openReadOnly(dir, { fs: watch ? fs : { ...fs, watch: undefined } });
+  const walFs = await defaultFileSystem();
+  const reader = await WriteAheadLog.openReadOnly(dir, { fs: watch ? walFs : { ...walFs, watch: undefined } });
   const yielded = new Map<number, number>();
   const controller = new AbortController();
   let records = 0;
