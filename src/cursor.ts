@@ -168,7 +168,10 @@ export class LogCursor {
   extend(segments: readonly SegmentInfo[], activeEnd: number): void {
     const known = this.#segments;
     const lastKnown = known[known.length - 1].firstSeq;
-    for (const s of segments) if (s.firstSeq > lastKnown) known.push(s);
+    // From the end: O(new segments), not O(log), per call (a wake of every follower per group commit).
+    let i = segments.length;
+    while (i > 0 && segments[i - 1].firstSeq > lastKnown) i--;
+    for (; i < segments.length; i++) known.push(segments[i]);
     this.#activeEnd = activeEnd;
   }
 

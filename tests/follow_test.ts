@@ -378,32 +378,53 @@ test("a follower that falls behind by many MiB reads them from disk: the writer 
   });
 });
 
-test("ReadOnlyLog.follow beside a writer in this process: existing then new records, truncate, close", async () => {
-  await withTempDir(async (dir) => {
-    const wal = await WriteAheadLog.open(dir, { syncMode: "none", maxFileSize: 4096 });
-    for (let i = 1; i <= 50; i++) await wal.append("PUT", `k${i}`, "v".repeat(100));
-    const reader = await WriteAheadLog.openReadOnly(dir);
-    await assert.rejects(reader.follow({ pollMs: 0 }).next(), WalInvalidArgumentError);
-    const follower = reader.follow({ afterSeq: 40, pollMs: 1 });
-    const behind = reader.follow({ pollMs: 1 });
-    assert.deepEqual((await take(follower, 10)).map((r) => r.seqNum), Array.from({ length: 10 }, (_, i) => 41 + i));
-    assert.deepEqual((await take(behind, 2)).map((r) => r.seqNum), [1, 2]);
-    const commit = await wal.appendBatch([["PUT", "b1", "x"], ["PUT", "b2", "y"]]);
-    for (let i = 0; i < 60; i++) await wal.append("PUT", `n${i}`, "w".repeat(100));
-    const batch = await take(follower, 2);
-    assert.deepEqual(batch.map((r) => [r.seqNum, r.key]), [[commit - 2, "b1"], [commit - 1, "b2"]]);
-    assert.deepEqual((await take(follower, 60)).map((r) => r.key), Array.from({ length: 60 }, (_, i) => `n${i}`));
-    // The writer truncates below the follower and over records the one behind has not yielded.
-    await wal.truncate(100);
-    await wal.append("PUT", "last", "1");
-    assert.equal((await take(follower, 1))[0].key, "last");
-    await assert.rejects(take(behind, 500), (e) => e instanceof WalTruncatedError && e.position === 2);
-    const waiting = follower.next();
-    await reader.close();
-    assert.deepEqual(await waiting, { done: true, value: undefined });
-    await wal.close();
+for (const watching of [true, false]) {
+  test(`ReadOnlyLog.follow beside a writer in this process (${watching ? "watch and poll" : "poll only"}): existing then new records, truncate, close`, async () => {
+    await withTempDir(async (dir) => {
+      const watchers = { open: 0, closed: 0 };
+      const readFs: WalFileSystem = {
+        ...nodeFileSystem,
+        watch: watching
+          ? (d, onChange) => {
+            const w = nodeFileSystem.watch!(d, onChange);
+            if (w === null) return null;
+            watchers.open++;
+            return { close: () => (watchers.closed++, w.close()) };
+          }
+          : undefined,
+      };
+      const wal = await WriteAheadLog.open(dir, { syncMode: "none", maxFileSize: 4096 });
+      for (let i = 1; i <= 50; i++) await wal.append("PUT", `k${i}`, "v".repeat(100));
+      const reader = await WriteAheadLog.openReadOnly(dir, { fs: readFs });
+      await assert.rejects(reader.follow({ pollMs: 0 }).next(), WalInvalidArgumentError);
+      const follower = reader.follow({ afterSeq: 40, pollMs: 1 });
+      const behind = reader.follow({ pollMs: 1 });
+      assert.deepEqual((await take(follower, 10)).map((r) => r.seqNum), Array.from({ length: 10 }, (_, i) => 41 + i));
+      assert.deepEqual((await take(behind, 2)).map((r) => r.seqNum), [1, 2]);
+      const commit = await wal.appendBatch([["PUT", "b1", "x"], ["PUT", "b2", "y"]]);
+      for (let i = 0; i < 60; i++) await wal.append("PUT", `n${i}`, "w".repeat(100));
+      const batch = await take(follower, 2);
+      assert.deepEqual(batch.map((r) => [r.seqNum, r.key]), [[commit - 2, "b1"], [commit - 1, "b2"]]);
+      assert.deepEqual((await take(follower, 60)).map((r) => r.key), Array.from({ length: 60 }, (_, i) => `n${i}`));
+      // The writer truncates below the follower and over records the one behind has not yielded.
+      await wal.truncate(100);
+      await wal.append("PUT", "last", "1");
+      assert.equal((await take(follower, 1))[0].key, "last");
+      await assert.rejects(take(behind, 500), (e) => e instanceof WalTruncatedError && e.position === 2);
+      if (watching) assert.ok(watchers.open >= 1, "the directory was watched");
+      // The last follower gone: its watcher is closed (no handle keeps the process alive for nobody).
+      await follower.return();
+      assert.equal(watchers.open, watchers.closed);
+      const again = reader.follow({ afterSeq: reader.currentSeqNum() });
+      const waiting = again.next();
+      await turns();
+      await reader.close();
+      assert.deepEqual(await waiting, { done: true, value: undefined });
+      assert.equal(watchers.open, watchers.closed);
+      await wal.close();
+    });
   });
-});
+}
 
 /** Follows a child writer on `runtime` until it exits; checks every acknowledged record came, once, in order. */
 async function followChild(dir: string, runtime: Runtime): Promise<number> {
