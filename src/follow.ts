@@ -188,11 +188,6 @@ export class Followers {
     }
   }
 
-  /** Wakes every waiting follower (to look again). O(followers): for rare events only, never per flush. */
-  wakeAll(): void {
-    for (const state of this.#live) state.wake?.();
-  }
-
   /** Starts tracking a follower whose generator began running. */
   add(slot: FollowSlot, state: FollowState): void {
     slot.state = state;
