@@ -10,7 +10,10 @@ import assert from "node:assert/strict";
 import { WalClosedError, WalInvalidArgumentError, WalTruncatedError, WriteAheadLog } from "../mod.ts";
 import type { SyncMode, WalFile, WalFileSystem, WalRecord } from "../mod.ts";
 import { nodeFileSystem } from "../src/io/node_fs.ts";
-import { FollowHub } from "../src/follow.ts";
+import { FollowHub, Followers, followLog } from "../src/follow.ts";
+import type { FollowSource } from "../src/follow.ts";
+import { listSegments } from "../src/segment.ts";
+import * as nodeFs from "node:fs";
 import { payloadFor, spawnChild } from "./fixtures/child_writer.ts";
 import type { Runtime } from "./fixtures/child_writer.ts";
 import { segmentFiles, withTempDir } from "./helpers.ts";
@@ -477,4 +480,34 @@ test("ReadOnlyLog.follow of a writer in another process (on deno, bun and node):
       assert.ok(n > 0, `${runtime}: records followed`);
     });
   }
+});
+
+test("Followers.cutAfter (the hook truncateAfter(n) calls): ends followers that yielded a seq > n; the others drop what they read past n and read on after n", async () => {
+  await withTempDir(async (dir) => {
+    const wal = await WriteAheadLog.open(dir, { syncMode: "none", maxFileSize: 1024 });
+    for (let i = 1; i <= 40; i++) await wal.append("PUT", `k${i}`, "v".repeat(40));
+    await wal.close();
+    // The files stand for the log after truncateAfter(10) and new appends 11..40 (same seqs, "new" records).
+    const segments = listSegments(nodeFileSystem, dir);
+    const end = nodeFs.statSync(segments[segments.length - 1].path).size;
+    const followers = new Followers(nodeFileSystem);
+    const hub = new FollowHub();
+    const source: FollowSource = {
+      segments: () => segments,
+      activeEnd: () => end,
+      changed: () => hub.next(),
+      fill: (state, out, limit, maxBytes) => state.cursor.fill(out, limit, maxBytes),
+    };
+    const ahead = followLog(nodeFileSystem, followers, source, 0, undefined, { state: null });
+    const behind = followLog(nodeFileSystem, followers, source, 0, undefined, { state: null });
+    assert.equal((await take(ahead, 15)).at(-1)?.seqNum, 15);
+    assert.equal((await take(behind, 5)).at(-1)?.seqNum, 5); // it has read on to 40: 6..40 wait in its chunk
+    followers.cutAfter(10, segments, end, (s) => new WalTruncatedError(10, s.position));
+    await assert.rejects(ahead.next(), (e) => e instanceof WalTruncatedError && e.position === 15);
+    const rest = await take(behind, 35);
+    assert.deepEqual(rest.map((r) => r.seqNum), Array.from({ length: 35 }, (_, i) => i + 6), "6..10 once, then 11.. read again");
+    assert.equal(followers.size, 1);
+    followers.end(() => "done");
+    assert.deepEqual(await behind.next(), { done: true, value: undefined });
+  });
 });
