@@ -27,14 +27,29 @@ export class LogCursor {
   #scanner: SegmentScanner | null = null;
   #pending: WalRecord[] = [];
   #chunk: ReadBuffer | null = null;
+  #follow: boolean;
+  /**
+   * Follow mode, once the last segment was read to the end known: where its next record will start and its
+   * format version. Its file stays open, so that {@link extend} reads on from there instead of from its header.
+   */
+  #atEnd: { offset: number; version: number } | null = null;
 
   /**
    * @param segments the segments as they were when the read began (the cursor keeps its own copy)
    * @param activeEnd bytes of the last segment written when the read began; later bytes are not read
    * @param committedOnly drop COMMIT and CHECKPOINT records and hold batch members until their COMMIT
+   * @param follow keep the last segment open at its end (`fill` returns false there) until {@link extend}
    */
-  constructor(fs: WalFileSystem, segments: readonly SegmentInfo[], activeEnd: number, afterSeq: number, committedOnly: boolean) {
+  constructor(
+    fs: WalFileSystem,
+    segments: readonly SegmentInfo[],
+    activeEnd: number,
+    afterSeq: number,
+    committedOnly: boolean,
+    follow = false,
+  ) {
     this.#fs = fs;
+    this.#follow = follow;
     this.#segments = segments.slice();
     this.#activeEnd = activeEnd;
     this.#afterSeq = afterSeq;
@@ -105,6 +120,11 @@ export class LogCursor {
     const committedOnly = this.#committedOnly;
     let bytes = 0;
     while (out.length < limit && bytes < maxBytes) {
+      if (this.#atEnd !== null && !this.#readOn()) {
+        // Follow mode: the last segment waits for `extend`; one sealed by a rotation was read to its end.
+        if (this.#index === this.#segments.length - 1) return false;
+        this.#leaveSegment();
+      }
       const scanner = this.#scanner ?? this.#openNext();
       if (scanner === null) return false;
       // The common case (standalone records) in the scanner's tight loop; the rest one by one below.
@@ -113,6 +133,14 @@ export class LogCursor {
         if (out.length >= limit || bytes >= maxBytes) break;
       }
       if (!scanner.next()) {
+        if (this.#follow && scanner.stop === null && scanner.zerosFrom < 0) {
+          // The end this scanner was given (always a unit's end). The segment may hold more by now (an `extend`
+          // while it read, or a rotation that sealed it): the top of the loop looks.
+          this.#atEnd = { offset: scanner.unitEnd, version: scanner.version };
+          this.#expected = scanner.unitSeq + 1;
+          this.#scanner = null;
+          continue;
+        }
         this.#finishSegment(scanner);
         continue;
       }
@@ -129,6 +157,34 @@ export class LogCursor {
         else out.push(scanner.record());
       }
     }
+    return true;
+  }
+
+  /**
+   * Follow mode: takes in what was acknowledged since the cursor began or was last extended: segments created
+   * after the last one it knows (rotation) and the new end of the last one. Records are never taken from the
+   * writer's memory: what this makes readable is read from the files by the next `fill`.
+   */
+  extend(segments: readonly SegmentInfo[], activeEnd: number): void {
+    const known = this.#segments;
+    const lastKnown = known[known.length - 1].firstSeq;
+    // From the end: O(new segments), not O(log), per call (a wake of every follower per group commit).
+    let i = segments.length;
+    while (i > 0 && segments[i - 1].firstSeq > lastKnown) i--;
+    for (; i < segments.length; i++) known.push(segments[i]);
+    this.#activeEnd = activeEnd;
+  }
+
+  /** Follow mode, at the end read so far of the open segment: reads on if it holds more now. */
+  #readOn(): boolean {
+    const at = this.#atEnd;
+    const file = this.#file;
+    if (at === null || file === null) return false;
+    // A segment that is no longer the last was sealed (trimmed and synced): its size is its end.
+    const end = this.#index === this.#segments.length - 1 ? this.#activeEnd : file.size();
+    if (end <= at.offset) return false;
+    this.#atEnd = null;
+    this.#scanner = new SegmentScanner(file, this.#expected, end, at.offset, this.#chunk ?? undefined, at.version);
     return true;
   }
 
@@ -154,6 +210,12 @@ export class LogCursor {
     this.close();
     if (scanner.stop !== null) throw new WalCorruptionError({ file: seg.path, ...scanner.stop });
     this.#expected = scanner.unitSeq + 1;
+    this.#leaveSegment();
+  }
+
+  /** Moves past the segment just read (its file closed), to the one that starts at the seq expected next. */
+  #leaveSegment(): void {
+    this.close();
     this.#pending = [];
     // The next segment starts at the seq expected next; any before it hold records already read (see retarget).
     let next = this.#index + 1;
@@ -164,6 +226,7 @@ export class LogCursor {
   /** Releases the open segment, if any. */
   close(): void {
     this.#scanner = null;
+    this.#atEnd = null;
     if (this.#file !== null) {
       const file = this.#file;
       this.#file = null;

@@ -14,7 +14,15 @@
  * @module
  */
 
-import { WalClosedError, WalCorruptionError, WalError, WalFormatError, WalInvalidArgumentError, WalReadError } from "./errors.ts";
+import {
+  WalClosedError,
+  WalCorruptionError,
+  WalError,
+  WalFormatError,
+  WalInvalidArgumentError,
+  WalReadError,
+  WalTruncatedError,
+} from "./errors.ts";
 import type { CorruptionLocation } from "./errors.ts";
 import { decodeTruncateFile, SEGMENT_HEADER_SIZE } from "./format.ts";
 import { defaultFileSystem } from "./io/default.ts";
@@ -30,7 +38,11 @@ import { RecordLookup } from "./record_lookup.ts";
 import { listSegments } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 import { TRUNCATE_FILE } from "./truncate.ts";
-import { checkReadOptions, checkSeq } from "./validate.ts";
+import { checkReadOptions, checkReadSignal, checkSeq } from "./validate.ts";
+import { Followers, followLog } from "./follow.ts";
+import type { FollowOptions, FollowSlot, FollowSource } from "./follow.ts";
+import { checkPollMs, mayHaveGrown, Poller } from "./follow_poll.ts";
+import { lowestToCome } from "./streams.ts";
 
 /** Options of {@link ReadOnlyLog.open} (and `WriteAheadLog.openReadOnly`). Every field is optional. */
 export interface ReadOnlyOptions {
@@ -41,6 +53,16 @@ export interface ReadOnlyOptions {
    * progress display).
    */
   onProgress?: (bytesRead: number, bytesTotal: number) => void;
+}
+
+/** Options of {@link ReadOnlyLog.follow}. */
+export interface ReadOnlyFollowOptions extends FollowOptions {
+  /**
+   * How often, in milliseconds, to look for records the writer appended while the follower waits (default 100),
+   * besides looking at once when a watch of the directory reports a change (where the file system reports them).
+   * A look that finds nothing costs a few system calls: see README ("Following a log") for latency and idle CPU.
+   */
+  pollMs?: number;
 }
 
 /** Where the valid log ends because of damage, as found by a read-only open. */
@@ -102,6 +124,8 @@ export class ReadOnlyLog {
   #closed = false;
   #cursors = new Set<LogCursor>();
   #lookup: RecordLookup;
+  #followers: Followers;
+  #poller: Poller;
 
   /** @ignore Internal: handles come from {@link WriteAheadLog.openReadOnly}. */
   private constructor(dir: string, path: string, fs: WalFileSystem, view: View, report: RecoveryReport, damage: DamageFound | null) {
@@ -112,6 +136,10 @@ export class ReadOnlyLog {
     this.#lookup = new RecordLookup(fs);
     this.recovery = report;
     this.damage = damage;
+    this.#followers = new Followers(fs);
+    const fsWatch = fs.watch;
+    const watch = fsWatch === undefined ? undefined : (onChange: () => void) => fsWatch.call(fs, path, onChange);
+    this.#poller = new Poller(() => this.#look(), () => this.#followers.size > 0, watch);
   }
 
   /**
@@ -294,17 +322,132 @@ export class ReadOnlyLog {
    */
   async refresh(): Promise<number> {
     if (this.#closed) throw new WalClosedError("this read-only handle is closed");
+    this.#refreshView();
+    if (this.#followers.size > 0) this.#poller.wake();
+    return this.#view.lastSeq;
+  }
+
+  /** Reads the log on (see `refresh`) and moves this handle's followers onto what a truncate left. */
+  #refreshView(): void {
+    const before = this.#view;
     for (let attempt = 0;; attempt++) {
       try {
         this.#view = refreshView(this.#fs, this.#path, this.#view);
         this.#lookup.retain(this.#view.segments);
-        return this.#view.lastSeq;
+        break;
       } catch (e) {
         // A live writer's truncate or rotation removed a file between the listing and the read: list again.
         if (errorCode(e) === "ENOENT" && attempt < 5) continue;
         if (e instanceof WalError) throw e;
         throw new WalReadError(e);
       }
+    }
+    const now = this.#view;
+    const appended = now.floor === before.floor && before.segments.every((s, i) => now.segments[i]?.name === s.name);
+    if (appended || now.segments.length === 0) return;
+    // A truncate by the writer: followers that were to yield a removed record end, the others go on.
+    const upTo = this.firstSeqNum() - 1;
+    this.#followers.end((s) => lowestToCome(s) <= upTo ? new WalTruncatedError(upTo, s.position) : null);
+    this.#followers.retarget(now.segments, now.activeEnd);
+  }
+
+  /** A poller's look: true when the log changed (followers have something to read, or were ended). */
+  #look(): boolean {
+    if (this.#closed) return false;
+    const before = this.#view;
+    try {
+      if (!mayHaveGrown(this.#fs, this.#path, before)) return false;
+      this.#refreshView();
+    } catch (e) {
+      const error = e instanceof WalError ? e : new WalReadError(e);
+      this.#followers.end(() => error);
+      return true;
+    }
+    const now = this.#view;
+    return now !== before &&
+      (now.lastSeq !== before.lastSeq || now.activeEnd !== before.activeEnd || now.segments.length !== before.segments.length ||
+        now.segments[0]?.name !== before.segments[0]?.name);
+  }
+
+  /**
+   * The committed records (as {@link replayStream} yields them) after `afterSeq`, without end: those in the log,
+   * then each one a writer in this or another process appends, as `WriteAheadLog.follow` yields them. While it
+   * waits it watches the log's directory and looks at once when that reports a change, and every `pollMs` anyway
+   * (watching is silent on some file systems); one timer and one watcher per handle, whatever the number of
+   * followers. A look that finds something reads the log on as `refresh()` does, so `currentSeqNum()` moves too.
+   *
+   * A reader in another process sees a record once the writer has written it to the OS and the record and its
+   * unit (a batch with its COMMIT) are complete: in `"sync"` mode that can be shortly before the writer's
+   * fdatasync completes (a crash of the machine in that window can lose a record a follower has seen). A
+   * truncate by the writer that removes records the follower has not yet yielded ends it with WalTruncatedError.
+   * It ends on the signal's abort, on `return()` and, cleanly, on `close()`.
+   *
+   * @example
+   * ```ts
+   * import { WriteAheadLog } from "@wal/wal";
+   * const dir = await Deno.makeTempDir();
+   * const writer = await WriteAheadLog.open(dir); // in another process, typically
+   * await writer.append("PUT", "a", "1");
+   * const reader = await WriteAheadLog.openReadOnly(dir);
+   * const controller = new AbortController();
+   * setTimeout(() => writer.append("PUT", "b", "2"), 10);
+   * for await (const record of reader.follow({ signal: controller.signal, pollMs: 5 })) {
+   *   console.log(record.seqNum, record.key);
+   *   if (record.key === "b") break;
+   * }
+   * await reader.close();
+   * await writer.close();
+   * ```
+   */
+  follow(options?: ReadOnlyFollowOptions): AsyncGenerator<WalRecord, void, undefined> {
+    const slot: FollowSlot = { state: null };
+    const generator = this.#follow(options, slot);
+    this.#followers.watch(generator, slot);
+    return generator;
+  }
+
+  async *#follow(options: ReadOnlyFollowOptions | undefined, slot: FollowSlot): AsyncGenerator<WalRecord, void, undefined> {
+    if (this.#closed) throw new WalClosedError("this read-only handle is closed");
+    const afterSeq = checkReadOptions(options);
+    const signal = checkReadSignal(options);
+    const pollMs = checkPollMs(options);
+    // Read on first if the handle's view is old: the follower starts from the log as it is now.
+    if (this.#view.segments.length > 0 && mayHaveGrown(this.#fs, this.#path, this.#view)) this.#refreshView();
+    // A directory without a segment yet (rare): look until one appears.
+    while (this.#view.segments.length === 0) {
+      signal?.throwIfAborted();
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      if (this.#closed) return;
+      this.#refreshView();
+    }
+    const source: FollowSource = {
+      segments: () => this.#view.segments,
+      activeEnd: () => this.#view.activeEnd,
+      changed: () => this.#poller.changed(pollMs),
+      fill: (state, out, limit, maxBytes) => {
+        try {
+          return state.cursor.fill(out, limit, maxBytes);
+        } catch (e) {
+          if (e instanceof WalCorruptionError) throw e;
+          // A segment the writer's truncate removed before this follower opened it: read the log on (which ends
+          // or moves this follower) and try again.
+          if (errorCode(e) === "ENOENT") {
+            const before = this.#view;
+            this.#refreshView();
+            if (this.#view !== before) {
+              this.#poller.wake();
+              return true;
+            }
+          }
+          throw e instanceof WalError ? e : new WalReadError(e);
+        }
+      },
+    };
+    try {
+      yield* followLog(this.#fs, this.#followers, source, Math.max(afterSeq, this.#view.floor), signal, slot);
+    } finally {
+      // The last follower gone: no timer or watcher may keep the process alive for nobody.
+      if (this.#followers.size === 0) this.#poller.release();
     }
   }
 
@@ -395,6 +538,8 @@ export class ReadOnlyLog {
     if (this.#closed) return;
     this.#closed = true;
     this.#lookup.reset();
+    this.#followers.end(() => "done");
+    this.#poller.stop();
     for (const cursor of this.#cursors) cursor.close();
     this.#cursors.clear();
   }

@@ -22,6 +22,8 @@ import type { DirectoryLock } from "./lock.ts";
 import { resolveOptions } from "./options.ts";
 import type { ResolvedOptions, SyncMode, WalOptions } from "./options.ts";
 import { LogCursor } from "./cursor.ts";
+import { FollowHub, Followers, followLog } from "./follow.ts";
+import type { FollowOptions, FollowSlot, FollowSource, FollowState } from "./follow.ts";
 import { ReadOnlyLog } from "./readonly.ts";
 import type { ReadOnlyOptions } from "./readonly.ts";
 import type { WalRecord } from "./reader.ts";
@@ -142,6 +144,9 @@ export class WriteAheadLog {
   #lock: DirectoryLock;
   #closed = false;
   #streams = new OpenStreams();
+  /** Live followers, and the generation they wait on (the writer resolves it once per visible advance). */
+  #followers: Followers;
+  #hub = new FollowHub();
   /** Sizes of sealed segments (which never change) by name, so `stats()` reads each one once. */
   #sealedSizes = new Map<string, number>();
   /**
@@ -176,6 +181,9 @@ export class WriteAheadLog {
     this.#lock = lock;
     this.recovery = report;
     this.syncMode = options.syncMode;
+    this.#followers = new Followers(fs);
+    const hub = this.#hub;
+    writer.onVisible = () => hub.wake();
   }
 
   /**
@@ -247,6 +255,7 @@ export class WriteAheadLog {
     // rest of that close (trimming the zeros, which would cut the new handle's records) must not touch them.
     this.#closed = true;
     this.#streams.end(() => new WalClosedError("the log was opened again in this process; this stream is ended"));
+    this.#followers.end(() => new WalClosedError("the log was opened again in this process; this follower is ended"));
     this.#writer.abandon(new WalClosedError("the log was opened again in this process; this handle is superseded"));
     this.#lookup.reset();
   }
@@ -493,6 +502,71 @@ export class WriteAheadLog {
     return this.#watched(options, false);
   }
 
+  /**
+   * The committed records (as {@link replayStream} yields them: data records, never COMMIT or CHECKPOINT, a
+   * batch whole and only once its COMMIT is) after `afterSeq`, in seq order, without end: first those in the log,
+   * then each new one as soon as it is acknowledged, across segment rotations. Nothing polls: the writer wakes
+   * the followers, all of them with one promise per flush whatever their number. A follower reads the segment
+   * files itself, so one that falls behind reads more from disk and costs the writer nothing.
+   *
+   * A record is yielded once it is as durable as the sync mode promises: in `"sync"` mode after its group's
+   * fdatasync completed; in `"batch"` and `"none"` mode once it is written to the OS (when its `append`
+   * resolves), before the fdatasync that makes it durable; a batch (and a checkpoint) always after its fdatasync.
+   *
+   * It ends on the signal's abort (its next step rejects with the signal's `reason`), on `return()` (a `break`
+   * out of `for await`), and cleanly (`done`) on `close()`, without yielding what it had not yet yielded: resume
+   * with `afterSeq` set to the last seq seen. A `truncate(n)` that removes records it has not yet yielded ends it
+   * with WalTruncatedError; any other truncate leaves it going.
+   *
+   * @throws WalInvalidArgumentError for a bad `afterSeq` or `signal` (on the first step).
+   * @example
+   * ```ts
+   * import { WriteAheadLog } from "@wal/wal";
+   * const wal = await WriteAheadLog.open(await Deno.makeTempDir());
+   * await wal.append("PUT", "a", "1");
+   * const controller = new AbortController();
+   * const seen = (async () => {
+   *   const keys: string[] = [];
+   *   for await (const record of wal.follow({ afterSeq: 0, signal: controller.signal })) {
+   *     keys.push(record.key);
+   *     if (keys.length === 2) break; // or keep going until close() ends the loop
+   *   }
+   *   return keys;
+   * })();
+   * await wal.append("PUT", "b", "2"); // the follower wakes as soon as this is acknowledged
+   * console.log(await seen); // ["a", "b"]
+   * await wal.close();
+   * ```
+   */
+  follow(options?: FollowOptions): AsyncGenerator<WalRecord, void, undefined> {
+    const slot: FollowSlot = { state: null };
+    const generator = this.#follow(options, slot);
+    this.#followers.watch(generator, slot);
+    return generator;
+  }
+
+  async *#follow(options: FollowOptions | undefined, slot: FollowSlot): AsyncGenerator<WalRecord, void, undefined> {
+    const broken = this.#check();
+    if (broken !== null && !(broken instanceof WalCorruptionError)) throw broken;
+    const afterSeq = checkReadOptions(options);
+    const signal = checkReadSignal(options);
+    const writer = this.#writer;
+    const hub = this.#hub;
+    const source: FollowSource = {
+      segments: () => writer.segments,
+      activeEnd: () => writer.activeSize,
+      changed: () => hub.next(),
+      fill: (state: FollowState, out, limit, maxBytes) => {
+        const more = this.#fill(state.cursor, out, limit, maxBytes);
+        // Everything acknowledged is yielded; then a failed write path ends the follower with its error (no
+        // record after it will ever be acknowledged by this handle).
+        if (out.length === 0 && !more && writer.broken instanceof WalFailedError) throw writer.broken;
+        return more;
+      },
+    };
+    yield* followLog(this.#fs, this.#followers, source, afterSeq, signal, slot);
+  }
+
   #watched(options: ReadOptions | undefined, committedOnly: boolean): AsyncGenerator<WalRecord, void, undefined> {
     const slot: StreamSlot = { state: null };
     const generator = this.#stream(options, committedOnly, slot);
@@ -586,11 +660,13 @@ export class WriteAheadLog {
     if (upTo < writer.segments[0].firstSeq) return;
     const activeBefore = writer.segments[writer.segments.length - 1].name;
     this.#streams.end((s) => lowestToCome(s) <= upTo ? new WalTruncatedError(upTo, s.position) : null);
+    this.#followers.end((s) => lowestToCome(s) <= upTo ? new WalTruncatedError(upTo, s.position) : null);
     try {
       writer.segments = truncateLog(this.#fs, this.#path, upTo);
       this.#lookup.retain(writer.segments);
       if (writer.segments[writer.segments.length - 1].name !== activeBefore) writer.reopenActive();
       this.#streams.retarget(writer.segments, writer.activeSize);
+      this.#followers.retarget(writer.segments, writer.activeSize);
     } catch (e) {
       // Damage in the segment to copy from: nothing changed, but appends stop until a reopen repairs it (as
       // when a read meets damage). Any other failure left the truncate half done: the handle fails.
@@ -677,6 +753,8 @@ export class WriteAheadLog {
     try {
       writer.segments = truncateAfterLog(this.#fs, this.#path, cut);
       writer.resetTail(keep + 1);
+      // Followers that yielded a removed seq end (those seqs will name other records); the others read on.
+      this.#followers.cutAfter(keep, writer.segments, writer.activeSize, (s) => new WalTruncatedError(keep, s.position, true));
       // The cut segment is the active one now, and may be sealed again later at another size.
       this.#sealedSizes.clear();
       // Segments are only removed or shortened in place: read(seq)'s indexes lose what was cut, nothing else.
@@ -704,6 +782,8 @@ export class WriteAheadLog {
     this.#closed = true;
     this.#streams.end(() => new WalClosedError("the log was closed while this stream was open"));
     this.#lookup.reset();
+    // A follower's consumer loop ends as at the end of a finite stream: close is how a live log stops.
+    this.#followers.end(() => "done");
     try {
       if (this.#held !== null) {
         // Calls held behind a truncateAfter were made before close: they are issued, and then written by it.

@@ -136,6 +136,11 @@ export class LogWriter {
    * `read(seq)` sets it while it keeps an index of the active segment (see record_lookup.ts).
    */
   onWrite: ((segment: SegmentInfo, bytes: Uint8Array, from: number, to: number, at: number) => void) | null = null;
+  /**
+   * Called once each time acknowledged records become readable (`activeSize` advanced): how followers learn of
+   * them without polling. Must be O(1) and must not throw (it runs inside a flush).
+   */
+  onVisible: () => void = () => {};
 
   #fs: WalFileSystem;
   #dir: string;
@@ -295,10 +300,13 @@ export class LogWriter {
       }
       this.#ackedUnsynced++;
       this.#ackedPos = this.#writePos;
+      this.onVisible();
       if (this.#settings.syncMode === "batch") this.#armTimer();
     } catch (error) {
       this.#enc.rewind(0);
       this.#broken ??= new WalFailedError(error);
+      // Followers waiting for records wake and meet the failure (see wal.ts follow).
+      this.onVisible();
       return Promise.reject(error);
     }
     if (this.#deferred.length > 0 || this.#starving()) {
@@ -434,6 +442,8 @@ export class LogWriter {
       // Never retried: after a failed fsync the kernel may have dropped the dirty pages (PostgreSQL, 2018).
       this.#enc.rewind(0);
       this.#broken ??= new WalFailedError(error);
+      // Followers waiting for records wake and meet the failure (see wal.ts follow).
+      this.onVisible();
       for (; settled < units.length; settled++) units[settled].reject(error);
       this.#rejectQueued(this.#broken);
       return;
@@ -445,6 +455,7 @@ export class LogWriter {
     }
     this.#ackedUnsynced += records;
     this.#ackedPos = this.#writePos;
+    this.onVisible();
     this.#resolve(units, settled, units.length);
   }
 
@@ -515,6 +526,8 @@ export class LogWriter {
     if (error !== null) {
       // Never retried: after a failed fsync the kernel may have dropped the dirty pages (PostgreSQL, 2018).
       this.#broken ??= new WalFailedError(error);
+      // Followers waiting for records wake and meet the failure (see wal.ts follow).
+      this.onVisible();
       for (const unit of units) unit.reject(error);
       this.#rejectQueued(this.#broken);
     } else {
@@ -522,6 +535,7 @@ export class LogWriter {
       this.#unsynced = 0;
       this.#ackedUnsynced = 0;
       this.#ackedPos = end;
+      this.onVisible();
       // Settle this group before the next one is written: a flush may settle its own units at once ("batch" and
       // "none" mode, or those before a rotation), and acknowledgements go out in seq order. Settling only queues
       // reactions, so the next group's write and fdatasync still start before any callback runs.
@@ -620,6 +634,7 @@ export class LogWriter {
     this.#unsynced = 0;
     this.#ackedUnsynced = 0;
     this.#ackedPos = this.#writePos;
+    this.onVisible();
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -753,6 +768,8 @@ export class LogWriter {
           this.#ackedUnsynced = 0;
         } catch (error) {
           this.#broken = new WalFailedError(error);
+          // Followers waiting for records wake and meet the failure (see wal.ts follow).
+          this.onVisible();
           throw error;
         }
       }

@@ -35,7 +35,7 @@ const repo = path.resolve(here, "..", "..");
 const bin = path.join(repo, "node_modules", ".bin");
 const ALL: readonly RuntimeName[] = ["deno", "bun", "node"];
 /** The parts `--only` can pick; the default runs them all. */
-const PARTS = ["core", "server", "http", "open", "truncate", "read"] as const;
+const PARTS = ["core", "server", "http", "open", "truncate", "read", "follow"] as const;
 type Part = typeof PARTS[number];
 
 interface MainArgs {
@@ -246,6 +246,10 @@ async function main(): Promise<void> {
     process.stdout.write(await readPart(opts) + "\n");
     return;
   }
+  if (opts.only === "follow") {
+    const { runFollowBench } = await import("./follow_cases.ts");
+    return await runFollowBench(opts.runtimes, opts.dir, opts.quick);
+  }
   if (opts.only === "http") {
     process.stdout.write(httpTable(await allHttpRows(opts)) + "\n");
     return;
@@ -307,6 +311,7 @@ async function main(): Promise<void> {
     process.stdout.write(coldOpenTable(await coldOpenResults(repo, opts.runtimes, opts.dir, opts.quick)) + "\n\n");
     process.stdout.write(await truncatePart(opts) + "\n\n");
     process.stdout.write(await readPart(opts) + "\n\n");
+    await (await import("./follow_cases.ts")).runFollowBench(opts.runtimes, opts.dir, opts.quick);
   }
   const summary = markdownSummary(results, machine, opts.quick);
   process.stdout.write("=== summary (markdown) ===\n" + summary + "\n");

@@ -31,6 +31,7 @@ interface DenoApi {
   mkdirSync(path: string, options: { recursive: boolean }): void;
   realPathSync(path: string): string;
   statSync(path: string): { isFile: boolean; isDirectory: boolean };
+  watchFs(path: string, options: { recursive: boolean }): AsyncIterable<unknown> & { close(): void };
   pid: number;
   build: { os: string };
   kill(pid: number, signal: number): void;
@@ -233,5 +234,27 @@ export function createDenoFileSystem(): WalFileSystem {
       }
     },
     lockFile: tryLockFile,
+    watch(dir: string, onChange: () => void) {
+      let watcher: AsyncIterable<unknown> & { close(): void };
+      try {
+        watcher = D.watchFs(dir, { recursive: false });
+      } catch {
+        return null;
+      }
+      (async () => {
+        for await (const _ of watcher) onChange();
+      })().catch(() => {
+        // A watcher that fails just goes quiet: followers poll too.
+      });
+      return {
+        close: () => {
+          try {
+            watcher.close();
+          } catch {
+            // already closed
+          }
+        },
+      };
+    },
   };
 }

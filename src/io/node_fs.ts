@@ -100,4 +100,14 @@ export const nodeFileSystem: WalFileSystem = {
     }
   },
   lockFile: tryLockFile,
+  watch(dir: string, onChange: () => void) {
+    try {
+      const watcher = fs.watch(dir, { persistent: true }, () => onChange());
+      // A watcher that fails later (the directory removed, a limit reached) just goes quiet: followers poll too.
+      watcher.on("error", () => {});
+      return { close: () => watcher.close() };
+    } catch {
+      return null;
+    }
+  },
 };

@@ -99,6 +99,13 @@ export interface WalFileSystem {
    * file, whatever path reached it. Without this method the log excludes only other handles of its own thread.
    */
   lockFile?(path: string): WalFileLock | null;
+  /**
+   * Optional: calls `onChange` (any number of times, with no detail) when something in directory `dir` may have
+   * changed: a file created, removed or written to. A hint only: it may be late, merged or missing (network and
+   * some container file systems say nothing), so read-only followers use it besides polling, never instead.
+   * Returns what stops it, or null when the directory cannot be watched.
+   */
+  watch?(dir: string, onChange: () => void): { close(): void } | null;
 }
 
 /** The OS error code an error carries, if any. */
