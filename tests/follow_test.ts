@@ -511,3 +511,43 @@ test("Followers.cutAfter (the hook truncateAfter(n) calls): ends followers that 
     assert.deepEqual(await behind.next(), { done: true, value: undefined });
   });
 });
+
+test("truncateAfter through the API: a follower that yielded a removed seq ends (WalTruncatedError, after); the others get the new records at the reused seqs", async () => {
+  await withTempDir(async (dir) => {
+    const wal = await WriteAheadLog.open(dir, { syncMode: "none", maxFileSize: 4096 });
+    for (let i = 1; i <= 100; i++) await wal.append("PUT", `k${i}`, "v".repeat(100));
+    const ahead = wal.follow({ afterSeq: 0 });
+    assert.equal((await take(ahead, 100)).at(-1)?.seqNum, 100);
+    const behind = wal.follow({ afterSeq: 0 });
+    assert.deepEqual((await take(behind, 3)).map((r) => r.seqNum), [1, 2, 3]);
+    const waiting = ahead.next(); // waiting for seq 101
+    await wal.truncateAfter(60);
+    assert.equal(wal.currentSeqNum(), 60);
+    await assert.rejects(waiting, (e) => e instanceof WalTruncatedError && e.position === 100);
+    await wal.append("PUT", "new61", "x");
+    await wal.appendBatch([["PUT", "new62", "y"]]); // 62 and its COMMIT 63
+    // The one behind yields the kept records, then the new ones under the reused seqs: never an old k61..k100.
+    const rest = await take(behind, 59);
+    assert.deepEqual(rest.map((r) => r.seqNum), Array.from({ length: 59 }, (_, i) => 4 + i));
+    assert.deepEqual(rest.slice(-2).map((r) => r.key), ["new61", "new62"]);
+    // A new follower after the cut sees the same.
+    const fresh = wal.follow({ afterSeq: 59 });
+    assert.deepEqual((await take(fresh, 3)).map((r) => r.key), ["k60", "new61", "new62"]);
+    await wal.close();
+    assert.equal((await behind.next()).done, true);
+  });
+});
+
+test("a failed fdatasync ends a waiting follower with the error, after every record acknowledged before it", async () => {
+  const { CrashFileSystem } = await import("../src/io/crash_fs.ts");
+  const fs = new CrashFileSystem();
+  const wal = await WriteAheadLog.open("/wal", { fs, syncMode: "sync", io: "inline" });
+  for (let i = 1; i <= 5; i++) await wal.append("PUT", `k${i}`, "v");
+  const follower = wal.follow();
+  assert.equal((await take(follower, 5)).at(-1)?.seqNum, 5);
+  const waiting = follower.next();
+  fs.inject({ op: "datasync", nth: 1, code: "EIO", pathIncludes: ".wal" });
+  await assert.rejects(wal.append("PUT", "lost", "x"));
+  await assert.rejects(waiting, (e) => e instanceof Error && (e as { code?: string }).code === "WAL_FAILED");
+  await wal.close().catch(() => {});
+});
