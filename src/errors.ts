@@ -197,7 +197,8 @@ export class WalLockedError extends WalError {
 export class WalTruncatedError extends WalError {
   /**
    * `truncate`: it removed every record with seq <= this. `truncateAfter` (`after` true): it removed every record
-   * with seq > this.
+   * with seq > this; -1 when a read-only handle saw the writer (in another process) cut the tail and cannot tell
+   * where.
    */
   readonly upToSeq: number;
   /** The seq of the last record the stream had yielded (its `afterSeq` if none). */
@@ -210,7 +211,10 @@ export class WalTruncatedError extends WalError {
    */
   constructor(upToSeq: number, position: number, after = false) {
     super(
-      after
+      after && upToSeq < 0
+        ? `the log's writer cut its tail (truncateAfter) in another process; this stream had reached seq ${position}, ` +
+          `and records it yielded or was to yield may be gone: start a new one to read what the log holds now`
+        : after
         ? `truncateAfter removed the records after seq ${upToSeq}, which this stream had not yet all yielded ` +
           `(it had reached seq ${position}); start a new stream to read what the log holds now`
         : `truncate(${upToSeq}) removed records this stream had not yet yielded (it had reached seq ${position}); ` +

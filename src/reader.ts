@@ -143,6 +143,11 @@ export class SegmentScanner {
   unitEnd: number;
   /** Seq of the last record of the last complete unit (firstSeq - 1 if none). */
   unitSeq: number;
+  /**
+   * File offset of the last record of the last complete unit, -1 if none (kept by `next()` and `verifyToEnd`):
+   * a reader beside a live writer rereads its checksum to notice the tail was cut and rewritten.
+   */
+  unitStart = -1;
   /** Batch members seen since the last complete unit. */
   pendingMembers = 0;
   /** Where zeros running to the end of the section begin, once the scan ended on them (else -1). */
@@ -328,6 +333,7 @@ export class SegmentScanner {
       this.pendingMembers++;
     } else {
       this.pendingMembers = 0;
+      this.unitStart = pos;
       this.unitEnd = this.#pos;
       this.unitSeq = seq;
     }
@@ -407,13 +413,14 @@ export class SegmentScanner {
       this.pendingMembers = state.pending;
       if (state.unitEnd >= 0) {
         this.unitEnd = bufStart + state.unitEnd;
+        this.unitStart = bufStart + state.unitStart;
         this.unitSeq = state.unitSeq;
       }
     }
   }
 
   /** The scan state `verifyToEnd` hands to a walk of one run and gets back. */
-  #walkState: WalkState = { expected: 0, pending: 0, unitEnd: -1, unitSeq: 0, end: 0, last: 0 };
+  #walkState: WalkState = { expected: 0, pending: 0, unitEnd: -1, unitStart: -1, unitSeq: 0, end: 0, last: 0 };
 
   /**
    * The JavaScript form of `src/walk.wat` (see `ChunkWalker.walk`), for a chunk outside the WebAssembly module's
@@ -449,12 +456,14 @@ export class SegmentScanner {
       view.setInt32(pos, register ^ CRC_CHAIN_RESET, true);
       register = ~stored;
       last = stored;
+      const recordStart = pos;
       pos += length;
       expected = seq + 1;
       count++;
       if (inBatch) {
         pending++;
       } else {
+        state.unitStart = recordStart;
         state.unitEnd = pos;
         state.unitSeq = seq;
       }
@@ -489,6 +498,7 @@ export class SegmentScanner {
     let pending = this.pendingMembers;
     let unitEnd = this.unitEnd;
     let unitSeq = this.unitSeq;
+    let unitStart = this.unitStart;
     while (pos + hs <= limit) {
       const at = pos - bufStart;
       const opLen = view.getUint16(at + 14, true);
@@ -501,11 +511,13 @@ export class SegmentScanner {
       if (seq !== expected) break;
       const inBatch = (buf[at + 13] & FLAG_BATCH) !== 0;
       if (!inBatch && pending > 0) break;
+      const recordStart = pos;
       pos += length;
       expected = seq + 1;
       if (inBatch) {
         pending++;
       } else {
+        unitStart = recordStart;
         unitEnd = pos;
         unitSeq = seq;
       }
@@ -514,6 +526,7 @@ export class SegmentScanner {
     this.#expected = expected;
     this.pendingMembers = pending;
     this.unitEnd = unitEnd;
+    this.unitStart = unitStart;
     this.unitSeq = unitSeq;
   }
 
@@ -534,6 +547,7 @@ export class SegmentScanner {
     let pos = this.#pos;
     let expected = this.#expected;
     let unitSeq = this.unitSeq;
+    let unitStart = this.unitStart;
     const hs = this.#hs;
     while (out.length < limit && bytes < maxBytes && pos + hs <= limitPos) {
       const at = pos - bufStart;
@@ -547,6 +561,7 @@ export class SegmentScanner {
       if (view.getUint32(at, true) !== crc32Range(buf, at + 4, length - 4)) break;
       const seq = getU64(view, at + 4);
       if (seq !== expected) break;
+      unitStart = pos;
       pos += length;
       expected = seq + 1;
       unitSeq = seq;
@@ -571,6 +586,7 @@ export class SegmentScanner {
     this.#pos = pos;
     this.#expected = expected;
     this.unitEnd = pos;
+    this.unitStart = unitStart;
     this.unitSeq = unitSeq;
     return bytes;
   }

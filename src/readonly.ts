@@ -26,7 +26,7 @@ import {
 import type { CorruptionLocation } from "./errors.ts";
 import { decodeTruncateFile, SEGMENT_HEADER_SIZE } from "./format.ts";
 import { defaultFileSystem } from "./io/default.ts";
-import type { WalFileSystem } from "./io/types.ts";
+import type { WalFile, WalFileSystem } from "./io/types.ts";
 import { errorCode } from "./io/types.ts";
 import { LogCursor } from "./cursor.ts";
 import { ReadBuffer, SegmentScanner, withScanChunk } from "./reader.ts";
@@ -88,6 +88,44 @@ interface View {
   lastSeq: number;
   /** Records up to this seq belong to a truncate still pending: they are not read. */
   floor: number;
+  /** Where that unit's last record starts in the last segment (-1 if it holds none), and its stored checksum. */
+  tail: TailStamp;
+}
+
+/**
+ * The last record a view reads, as a writer's `truncateAfter` would betray it: that cut shortens a segment in place
+ * and the writer then appends after it, so the newest segment may be longer than the view knows and yet hold other
+ * records where the view's last one was. Rereading the 4 bytes of that record's checksum tells.
+ */
+interface TailStamp {
+  at: number;
+  crc: number;
+}
+
+const NO_TAIL: TailStamp = { at: -1, crc: 0 };
+
+/** The stamp of the record at `at` of `path` (its stored checksum), or NO_TAIL when `at` < 0. */
+function tailStamp(fs: WalFileSystem, path: string, at: number): TailStamp {
+  if (at < 0) return NO_TAIL;
+  const file = fs.openRead(path);
+  try {
+    return { at, crc: readCrcAt(file, at) };
+  } finally {
+    file.close();
+  }
+}
+
+/** The 4 bytes at `at` as an unsigned integer, or -1 if the file ends before them. */
+function readCrcAt(file: WalFile, at: number): number {
+  const bytes = new Uint8Array(4);
+  if (file.read(bytes, at) < 4) return -1;
+  return (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0;
+}
+
+/** True when the open newest segment no longer holds the view's last record where the view saw it. */
+function tailCut(file: WalFile, view: View): boolean {
+  if (file.size() < view.activeEnd) return true;
+  return view.tail.at >= 0 && readCrcAt(file, view.tail.at) !== view.tail.crc;
 }
 
 /**
@@ -204,7 +242,8 @@ export class ReadOnlyLog {
     }
     if (segments.length === 0) {
       const report = { clean: actions.length === 0, actions, segmentsVerified: 0, bytesVerified: 0 };
-      return new ReadOnlyLog(dir, path, fs, { segments: [], activeEnd: SEGMENT_HEADER_SIZE, lastSeq: floor, floor }, report, null);
+      const empty = { segments: [], activeEnd: SEGMENT_HEADER_SIZE, lastSeq: floor, floor, tail: NO_TAIL };
+      return new ReadOnlyLog(dir, path, fs, empty, report, null);
     }
     refuseNewerVersions(fs, segments);
     let total = 0;
@@ -257,6 +296,7 @@ export class ReadOnlyLog {
     const kept = segments.slice(0, keep);
     let lastSeq: number;
     let activeEnd: number;
+    let tailAt = -1;
     if (keep === 0) {
       lastSeq = Math.max(floor, segments[0].firstSeq - 1);
       activeEnd = SEGMENT_HEADER_SIZE;
@@ -264,16 +304,20 @@ export class ReadOnlyLog {
       // The damaged segment is the last one kept: it ends where its last complete unit does.
       lastSeq = found.lastSeq ?? kept[keep - 1].firstSeq - 1;
       activeEnd = d.cut;
+      tailAt = found.lastStart;
     } else if (d !== null) {
       // The segment after the last kept one is unusable: the last kept one was read to its end.
       const last = kept[keep - 1];
       const end = endOf(fs, last, chunk);
       lastSeq = end.lastSeq;
       activeEnd = end.end;
+      tailAt = end.start;
     } else {
       lastSeq = found.lastSeq ?? kept[keep - 1].firstSeq - 1;
       activeEnd = found.lastEnd;
+      tailAt = found.lastStart;
     }
+    const tail = keep === 0 ? NO_TAIL : tailStamp(fs, kept[keep - 1].path, tailAt);
     const damage: DamageFound | null = d === null
       ? null
       : { file: segments[d.index].path, ...d.location, tail: d.tail };
@@ -283,7 +327,8 @@ export class ReadOnlyLog {
       segmentsVerified: found.segmentsVerified,
       bytesVerified: found.bytesVerified,
     };
-    return new ReadOnlyLog(dir, path, fs, { segments: kept, activeEnd, lastSeq: Math.max(lastSeq, floor), floor }, report, damage);
+    const view = { segments: kept, activeEnd, lastSeq: Math.max(lastSeq, floor), floor, tail };
+    return new ReadOnlyLog(dir, path, fs, view, report, damage);
   }
 
   /** The seq of the last complete record this handle reads (0 for an empty log). */
@@ -332,7 +377,15 @@ export class ReadOnlyLog {
     const before = this.#view;
     for (let attempt = 0;; attempt++) {
       try {
-        this.#view = refreshView(this.#fs, this.#path, this.#view);
+        const { view, cut } = refreshView(this.#fs, this.#path, this.#view);
+        this.#view = view;
+        if (cut) {
+          // Indexes of the cut segment are stale; followers may have yielded records that are gone (their seqs
+          // now name others): they end, as in the writer's process; the handle reads the log as it is now.
+          this.#lookup.reset();
+          this.#followers.end((s) => new WalTruncatedError(-1, s.position, true));
+          return;
+        }
         this.#lookup.retain(this.#view.segments);
         break;
       } catch (e) {
@@ -606,14 +659,14 @@ function sizeOf(fs: WalFileSystem, path: string): number {
 }
 
 /** Where the last complete unit of a segment ends (reading it from its header). */
-function endOf(fs: WalFileSystem, seg: SegmentInfo, chunk: ReadBuffer): { lastSeq: number; end: number } {
+function endOf(fs: WalFileSystem, seg: SegmentInfo, chunk: ReadBuffer): { lastSeq: number; end: number; start: number } {
   const file = fs.openRead(seg.path);
   try {
     const size = file.size();
     return withScanChunk(chunk, Math.min(size, WALK_CHUNK_BYTES), (c) => {
       const scanner = new SegmentScanner(file, seg.firstSeq, size, undefined, c);
       scanner.verifyToEnd();
-      return { lastSeq: scanner.unitSeq, end: scanner.unitEnd };
+      return { lastSeq: scanner.unitSeq, end: scanner.unitEnd, start: scanner.unitStart };
     });
   } finally {
     file.close();
@@ -624,57 +677,73 @@ function endOf(fs: WalFileSystem, seg: SegmentInfo, chunk: ReadBuffer): { lastSe
  * The view after what was appended since `old`: the newest segment read on from its known end, then the
  * segments after it. A view whose newest segment is gone (a truncate) is rebuilt from a fresh listing.
  */
-function refreshView(fs: WalFileSystem, dir: string, old: View): View {
+function refreshView(fs: WalFileSystem, dir: string, old: View): { view: View; cut: boolean } {
   // List first: a segment that exists now was complete before the next one (seen later) was created.
   const { segments: listed, floor } = pendingTruncateView(fs, dir, listSegments(fs, dir));
   const chunk = new ReadBuffer(4096);
-  if (listed.length === 0) return { segments: [], activeEnd: SEGMENT_HEADER_SIZE, lastSeq: Math.max(old.lastSeq, floor), floor };
+  const none = (): { view: View; cut: boolean } => ({
+    view: { segments: [], activeEnd: SEGMENT_HEADER_SIZE, lastSeq: Math.max(old.lastSeq, floor), floor, tail: NO_TAIL },
+    cut: false,
+  });
+  if (listed.length === 0) return none();
   const newest = old.segments[old.segments.length - 1];
-  const at = newest === undefined ? -1 : listed.findIndex((s) => s.name === newest.name);
-  let segments: SegmentInfo[];
-  let lastSeq: number;
-  let activeEnd: number;
-  let next: number;
-  if (at < 0) {
-    // Nothing known, or the newest known segment is gone: start from the first segment listed.
-    segments = [];
-    lastSeq = listed[0].firstSeq - 1;
-    activeEnd = SEGMENT_HEADER_SIZE;
-    next = 0;
-  } else {
-    segments = listed.slice(0, at + 1);
+  let at = newest === undefined ? -1 : listed.findIndex((s) => s.name === newest.name);
+  let segments: SegmentInfo[] = [];
+  let lastSeq = listed[0].firstSeq - 1;
+  let activeEnd = SEGMENT_HEADER_SIZE;
+  let tailAt = -1;
+  let cut = false;
+  if (at >= 0) {
     const file = fs.openRead(newest.path);
     try {
-      const size = file.size();
-      const scanner = withScanChunk(chunk, Math.min(size - old.activeEnd, WALK_CHUNK_BYTES), (c) => {
-        const s = new SegmentScanner(file, old.lastSeq + 1, size, old.activeEnd, c);
-        s.verifyToEnd();
-        return s;
-      });
-      lastSeq = scanner.unitSeq;
-      activeEnd = scanner.unitEnd;
-      // Stopped before the end of the segment: nothing after it is read yet.
-      if (scanner.stop !== null) return { segments, activeEnd, lastSeq: Math.max(lastSeq, floor), floor };
+      if (tailCut(file, old)) {
+        // The writer cut the tail (truncateAfter) and may have written other records since: read it all afresh.
+        cut = true;
+        at = -1;
+      } else {
+        segments = listed.slice(0, at + 1);
+        const size = file.size();
+        const scanner = withScanChunk(chunk, Math.min(size - old.activeEnd, WALK_CHUNK_BYTES), (c) => {
+          const s = new SegmentScanner(file, old.lastSeq + 1, size, old.activeEnd, c);
+          s.verifyToEnd();
+          return s;
+        });
+        lastSeq = scanner.unitSeq;
+        activeEnd = scanner.unitEnd;
+        tailAt = scanner.unitStart >= 0 ? scanner.unitStart : old.tail.at;
+        // Stopped before the end of the segment: nothing after it is read yet.
+        if (scanner.stop !== null) {
+          const tail = tailAt === old.tail.at ? old.tail : { at: tailAt, crc: readCrcAt(file, tailAt) };
+          return { view: { segments, activeEnd, lastSeq: Math.max(lastSeq, floor), floor, tail }, cut };
+        }
+      }
     } finally {
       file.close();
     }
-    next = at + 1;
   }
+  let next = at + 1;
   for (; next < listed.length; next++) {
     const seg = listed[next];
     if (segments.length > 0 && seg.firstSeq !== lastSeq + 1) break;
     const file = fs.openRead(seg.path);
     try {
-      const scanner = new SegmentScanner(file, seg.firstSeq, file.size(), undefined, chunk);
-      scanner.verifyToEnd();
+      const size = file.size();
+      const scanner = withScanChunk(chunk, Math.min(size, WALK_CHUNK_BYTES), (c) => {
+        const s = new SegmentScanner(file, seg.firstSeq, size, undefined, c);
+        s.verifyToEnd();
+        return s;
+      });
       segments.push(seg);
       lastSeq = scanner.unitSeq;
       activeEnd = scanner.unitEnd;
+      tailAt = scanner.unitStart;
       if (scanner.stop !== null) break;
     } finally {
       file.close();
     }
   }
-  if (segments.length === 0) return { segments: [], activeEnd: SEGMENT_HEADER_SIZE, lastSeq: Math.max(old.lastSeq, floor), floor };
-  return { segments, activeEnd, lastSeq: Math.max(lastSeq, floor), floor };
+  if (segments.length === 0) return { view: none().view, cut };
+  const last = segments[segments.length - 1];
+  const tail = last.name === newest?.name && tailAt === old.tail.at ? old.tail : tailStamp(fs, last.path, tailAt);
+  return { view: { segments, activeEnd, lastSeq: Math.max(lastSeq, floor), floor, tail }, cut };
 }

@@ -122,6 +122,8 @@ export interface Damage {
 
 interface ScanResult {
   lastSeq: number;
+  /** Where the last record of the last complete unit starts (-1 if none). */
+  start: number;
   size: number;
   damage: Omit<Damage, "index" | "tail"> | null;
   /** Where the last complete unit ends: the segment's valid end (preallocated zeros may follow). */
@@ -254,6 +256,8 @@ export interface LogScan {
   lastSeq: number | null;
   /** Where the last complete unit of the last segment read ends. */
   lastEnd: number;
+  /** Where that unit's last record starts (-1 if the segment holds none). */
+  lastStart: number;
   /** Format version of the last segment whose header was read. */
   lastVersion: number;
   /** Segments that end in zeros after their last complete unit. */
@@ -280,6 +284,7 @@ export function scanLog(
   let damage: Damage | null = null;
   let lastSeq: number | null = segments[0].firstSeq - 1;
   let lastEnd = SEGMENT_HEADER_SIZE;
+  let lastStart = -1;
   let lastVersion = FORMAT_VERSION;
   let segmentsVerified = 0;
   let bytesVerified = 0;
@@ -322,6 +327,7 @@ export function scanLog(
       onSegment?.(result.size);
       lastSeq = result.lastSeq;
       lastEnd = result.end;
+      lastStart = result.start;
       if (result.zeros > 0) zeroTails.push({ index: i, end: result.end, zeros: result.zeros });
       if (result.damage !== null) {
         damage = { index: i, ...result.damage, tail: i === last && !result.proven };
@@ -330,7 +336,7 @@ export function scanLog(
       file.close();
     }
   }
-  return { damage, lastSeq, lastEnd, lastVersion, zeroTails, segmentsVerified, bytesVerified };
+  return { damage, lastSeq, lastEnd, lastStart, lastVersion, zeroTails, segmentsVerified, bytesVerified };
 }
 
 /**
@@ -533,13 +539,23 @@ function scan(file: WalFile, firstSeq: number, chunk: ReadBuffer, version: numbe
   const stop = scanner.stop;
   const zeros = scanner.zerosFrom < 0 ? 0 : size - scanner.zerosFrom;
   if (stop === null) {
-    return { lastSeq: scanner.unitSeq, end: scanner.unitEnd, zeros, size, damage: null, validAfter: 0, proven: false };
+    return {
+      lastSeq: scanner.unitSeq,
+      start: scanner.unitStart,
+      end: scanner.unitEnd,
+      zeros,
+      size,
+      damage: null,
+      validAfter: 0,
+      proven: false,
+    };
   }
   const after = version === 1
     ? afterStopV1(file, stop.offset, stop.seq, size)
     : afterStopV2(file, stop.offset, stop.seq, scanner.stopLength, size);
   return {
     lastSeq: scanner.unitSeq,
+    start: scanner.unitStart,
     end: scanner.unitEnd,
     zeros,
     size,

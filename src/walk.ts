@@ -21,6 +21,8 @@ export interface WalkState {
   pending: number;
   /** Chunk offset just past the last complete unit (meaningful when that unit is in the run). */
   unitEnd: number;
+  /** Chunk offset of that unit's last record (meaningful with `unitEnd`). */
+  unitStart: number;
   /** Seq of the last record of the last complete unit. */
   unitSeq: number;
   /** Chunk offset where the walk stopped. */
@@ -55,6 +57,7 @@ interface WalkExports {
   expected: WasmGlobal;
   pending: WasmGlobal;
   unitEnd: WasmGlobal;
+  unitStart: WasmGlobal;
   unitSeq: WasmGlobal;
   end: WasmGlobal;
   last: WasmGlobal;
@@ -120,6 +123,7 @@ function createWalker(): ChunkWalker {
       state.expected = exports.expected.value;
       state.pending = exports.pending.value;
       state.unitEnd = exports.unitEnd.value;
+      state.unitStart = exports.unitStart.value;
       state.unitSeq = exports.unitSeq.value;
       state.end = exports.end.value;
       state.last = exports.last.value;

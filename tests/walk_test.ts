@@ -20,6 +20,7 @@ const DIR = "/wal";
 interface Outcome {
   stop: string | null;
   unitEnd: number;
+  unitStart: number;
   unitSeq: number;
   pendingMembers: number;
   zerosFrom: number;
@@ -27,7 +28,14 @@ interface Outcome {
 
 function outcome(s: SegmentScanner): Outcome {
   const stop = s.stop === null ? null : `${s.stop.offset}:${s.stop.seq}:${s.stop.reason}`;
-  return { stop, unitEnd: s.unitEnd, unitSeq: s.unitSeq, pendingMembers: s.pendingMembers, zerosFrom: s.zerosFrom };
+  return {
+    stop,
+    unitEnd: s.unitEnd,
+    unitStart: s.unitStart,
+    unitSeq: s.unitSeq,
+    pendingMembers: s.pendingMembers,
+    zerosFrom: s.zerosFrom,
+  };
 }
 
 /** The three ways to read a segment: record by record, the chained JavaScript loop, the chained WebAssembly one. */
