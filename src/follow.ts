@@ -12,6 +12,7 @@
  */
 
 import { LogCursor } from "./cursor.ts";
+import { WalTruncatedError } from "./errors.ts";
 import type { WalError } from "./errors.ts";
 import type { WalFileSystem } from "./io/types.ts";
 import type { WalRecord } from "./reader.ts";
@@ -116,6 +117,7 @@ export class Followers {
   #finalizer = new FinalizationRegistry<FollowSlot>((slot) => {
     if (slot.state === null) return;
     this.#live.delete(slot.state);
+    this.#overtaken.delete(slot.state);
     slot.state.cursor.close();
   });
 
@@ -149,8 +151,16 @@ export class Followers {
     state.ended ??= { reason };
     state.cursor.close();
     this.#live.delete(state);
+    if (state.ended.reason instanceof WalTruncatedError) this.#overtaken.add(state);
     state.wake?.();
   }
+
+  /**
+   * Followers ended by a truncate whose consumer has not yet been told: a later `truncateAfter` below the seq that
+   * error tells them to resume after must lower it, or a consumer resuming there would miss the records appended
+   * after the second cut.
+   */
+  #overtaken = new Set<FollowState>();
 
   /**
    * Moves every follower onto the files a truncate left (it removed nothing they have yet to yield): each goes on
@@ -166,6 +176,13 @@ export class Followers {
    * read past n and go on after the last record they read up to n, on the files left.
    */
   cutAfter(n: number, segments: readonly SegmentInfo[], activeEnd: number, error: (state: FollowState) => WalError | null): void {
+    for (const state of this.#overtaken) {
+      const reason = state.ended?.reason;
+      if (!(reason instanceof WalTruncatedError)) continue;
+      // Where its consumer would resume: after upToSeq (front truncate) or after its position, at most upToSeq.
+      const resume = reason.after ? Math.min(reason.upToSeq, state.position) : Math.max(reason.upToSeq, state.position);
+      if (n < resume) state.ended = { reason: new WalTruncatedError(n, state.position, true) };
+    }
     for (const state of this.#live) {
       if (state.position > n) {
         const why = error(state);
@@ -202,7 +219,10 @@ export class Followers {
   /** Stops tracking a follower that ended. */
   remove(slot: FollowSlot): void {
     this.#finalizer.unregister(slot);
-    if (slot.state !== null) this.#live.delete(slot.state);
+    if (slot.state !== null) {
+      this.#live.delete(slot.state);
+      this.#overtaken.delete(slot.state);
+    }
   }
 }
 

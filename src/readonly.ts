@@ -24,7 +24,7 @@ import {
   WalTruncatedError,
 } from "./errors.ts";
 import type { CorruptionLocation } from "./errors.ts";
-import { decodeTruncateFile, SEGMENT_HEADER_SIZE } from "./format.ts";
+import { decodeTruncateAfterFile, decodeTruncateFile, SEGMENT_HEADER_SIZE } from "./format.ts";
 import { defaultFileSystem } from "./io/default.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
 import { errorCode } from "./io/types.ts";
@@ -38,6 +38,7 @@ import { RecordLookup } from "./record_lookup.ts";
 import { listSegments } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 import { TRUNCATE_FILE } from "./truncate.ts";
+import { findCutPoint } from "./truncate_after.ts";
 import { checkReadOptions, checkReadSignal, checkSeq } from "./validate.ts";
 import { Followers, followLog } from "./follow.ts";
 import type { FollowOptions, FollowSlot, FollowSource } from "./follow.ts";
@@ -229,7 +230,7 @@ export class ReadOnlyLog {
       });
     }
     const all = listSegments(fs, path);
-    const { segments, floor, pending } = pendingTruncateView(fs, path, all);
+    const { segments, floor, pending, ceiling } = pendingTruncateView(fs, path, all);
     if (pending !== null) {
       actions.push({
         action: "finished-truncate",
@@ -327,7 +328,7 @@ export class ReadOnlyLog {
       segmentsVerified: found.segmentsVerified,
       bytesVerified: found.bytesVerified,
     };
-    const view = { segments: kept, activeEnd, lastSeq: Math.max(lastSeq, floor), floor, tail };
+    const view = capView(fs, { segments: kept, activeEnd, lastSeq: Math.max(lastSeq, floor), floor, tail }, ceiling);
     return new ReadOnlyLog(dir, path, fs, view, report, damage);
   }
 
@@ -627,18 +628,24 @@ function pendingTruncateView(
   fs: WalFileSystem,
   dir: string,
   all: SegmentInfo[],
-): { segments: SegmentInfo[]; floor: number; pending: number | null } {
+): { segments: SegmentInfo[]; floor: number; pending: number | null; ceiling: number } {
   const path = fs.join(dir, TRUNCATE_FILE);
-  if (!fs.exists(path)) return { segments: all, floor: 0, pending: null };
-  let upTo: number | null;
+  const none = { segments: all, floor: 0, pending: null, ceiling: Infinity };
+  if (!fs.exists(path)) return none;
+  let bytes: Uint8Array;
   try {
-    upTo = decodeTruncateFile(fs.readFile(path));
+    bytes = fs.readFile(path);
   } catch (e) {
     // The writer removed it between the two calls: its truncate is done.
-    if (errorCode(e) === "ENOENT") return { segments: all, floor: 0, pending: null };
+    if (errorCode(e) === "ENOENT") return none;
     throw e;
   }
-  if (upTo === null) return { segments: all, floor: 0, pending: null };
+  const upTo = decodeTruncateFile(bytes);
+  if (upTo === null) {
+    // A cut of the tail (truncateAfter) pending: records after keepThrough are not read.
+    const keepThrough = decodeTruncateAfterFile(bytes);
+    return keepThrough === null ? none : { ...none, ceiling: keepThrough };
+  }
   const target = upTo + 1;
   let from = 0;
   if (all.some((s) => s.firstSeq === target)) {
@@ -646,7 +653,19 @@ function pendingTruncateView(
   } else {
     for (let i = 0; i < all.length; i++) if (all[i].firstSeq < target) from = i;
   }
-  return { segments: all.slice(from), floor: upTo, pending: upTo };
+  return { segments: all.slice(from), floor: upTo, pending: upTo, ceiling: Infinity };
+}
+
+/**
+ * The view without the records a pending `truncateAfter` removes (those after `ceiling`): what the writer's next
+ * open will hold, whether the cut is still running or was interrupted.
+ */
+function capView(fs: WalFileSystem, view: View, ceiling: number): View {
+  if (ceiling >= view.lastSeq || view.segments.length === 0) return view;
+  const cut = findCutPoint(fs, view.segments, view.activeEnd, ceiling);
+  const at = view.segments.findIndex((s) => s.path === cut.path);
+  const segments = view.segments.slice(0, at + 1);
+  return { segments, activeEnd: cut.end, lastSeq: Math.max(cut.keepThrough, view.floor), floor: view.floor, tail: NO_TAIL };
 }
 
 function sizeOf(fs: WalFileSystem, path: string): number {
@@ -679,7 +698,15 @@ function endOf(fs: WalFileSystem, seg: SegmentInfo, chunk: ReadBuffer): { lastSe
  */
 function refreshView(fs: WalFileSystem, dir: string, old: View): { view: View; cut: boolean } {
   // List first: a segment that exists now was complete before the next one (seen later) was created.
-  const { segments: listed, floor } = pendingTruncateView(fs, dir, listSegments(fs, dir));
+  const { segments: listed, floor, ceiling } = pendingTruncateView(fs, dir, listSegments(fs, dir));
+  const found = readOn(fs, listed, floor, old);
+  const view = capView(fs, found.view, ceiling);
+  // A pending cut below what this handle read is a cut too.
+  return { view, cut: found.cut || view.lastSeq < old.lastSeq };
+}
+
+/** `refreshView` without a pending `truncateAfter`: reads the log on from `old`, or afresh if its tail was cut. */
+function readOn(fs: WalFileSystem, listed: SegmentInfo[], floor: number, old: View): { view: View; cut: boolean } {
   const chunk = new ReadBuffer(4096);
   const none = (): { view: View; cut: boolean } => ({
     view: { segments: [], activeEnd: SEGMENT_HEADER_SIZE, lastSeq: Math.max(old.lastSeq, floor), floor, tail: NO_TAIL },

@@ -548,10 +548,19 @@ export class WriteAheadLog {
   async *#follow(options: FollowOptions | undefined, slot: FollowSlot): AsyncGenerator<WalRecord, void, undefined> {
     const broken = this.#check();
     if (broken !== null && !(broken instanceof WalCorruptionError)) throw broken;
-    const afterSeq = checkReadOptions(options);
+    let afterSeq = checkReadOptions(options);
     const signal = checkReadSignal(options);
     const writer = this.#writer;
     const hub = this.#hub;
+    if (options?.afterSeq === undefined) {
+      afterSeq = this.firstSeqNum() - 1;
+    } else if (afterSeq < this.firstSeqNum() - 1) {
+      // A consumer resuming from a seq a truncate has removed since would silently skip what it never saw.
+      throw new WalTruncatedError(this.firstSeqNum() - 1, afterSeq);
+    } else if (afterSeq > this.currentSeqNum()) {
+      // Resuming after a seq the log no longer holds: its tail was cut (truncateAfter) or lost since.
+      throw new WalTruncatedError(this.currentSeqNum(), afterSeq, true);
+    }
     const source: FollowSource = {
       segments: () => writer.segments,
       activeEnd: () => writer.activeSize,
@@ -671,7 +680,9 @@ export class WriteAheadLog {
       // Damage in the segment to copy from: nothing changed, but appends stop until a reopen repairs it (as
       // when a read meets damage). Any other failure left the truncate half done: the handle fails.
       this.#lookup.reset();
-      writer.refuse(e instanceof WalCorruptionError ? e : new WalFailedError(e));
+      const why = e instanceof WalCorruptionError ? e : new WalFailedError(e);
+      writer.refuse(why);
+      if (why instanceof WalFailedError) this.#followers.end(() => why);
       throw e;
     }
   }
@@ -763,7 +774,10 @@ export class WriteAheadLog {
     } catch (e) {
       this.#lookup.reset();
       // Whatever step failed, the handle cannot know the files' state: it fails; a reopen finishes the cut.
-      writer.refuse(new WalFailedError(e));
+      const failure = new WalFailedError(e);
+      writer.refuse(failure);
+      // Followers end now, without yielding what they still hold: records after the cut may be gone on reopen.
+      this.#followers.end(() => failure);
       throw e;
     }
   }
@@ -782,16 +796,18 @@ export class WriteAheadLog {
     this.#closed = true;
     this.#streams.end(() => new WalClosedError("the log was closed while this stream was open"));
     this.#lookup.reset();
-    // A follower's consumer loop ends as at the end of a finite stream: close is how a live log stops.
-    this.#followers.end(() => "done");
     try {
       if (this.#held !== null) {
         // Calls held behind a truncateAfter were made before close: they are issued, and then written by it.
+        // Followers go on meanwhile, so that a cut among those calls ends the ones it overtakes as it should.
         this.#closingHeld = true;
         await new Promise<void>((resolve) => this.#heldWaiters.push(resolve));
       }
+      // A follower's consumer loop ends as at the end of a finite stream: close is how a live log stops.
+      this.#followers.end(() => "done");
       await this.#writer.close();
     } finally {
+      this.#followers.end(() => "done");
       this.#lookup.reset();
       this.#lock.release();
     }

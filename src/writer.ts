@@ -258,6 +258,8 @@ export class LogWriter {
   refuse(error: WalError): void {
     if (this.#broken === null) this.#broken = error;
     this.#rejectQueued(error);
+    // Followers waiting for records wake and meet the refusal (see wal.ts follow).
+    this.onVisible();
   }
 
   /** Queues one standalone record (or, see `#writeNow`, writes it at once). */

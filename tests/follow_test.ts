@@ -235,8 +235,10 @@ test("truncate: below what a follower yielded it goes on; over records it has no
     assert.equal((await take(mid, 3)).at(-1)?.seqNum, 205);
     await wal.truncate(206);
     await assert.rejects(mid.next(), (e) => e instanceof WalTruncatedError && e.upToSeq === 206 && e.position === 205);
-    const after = wal.follow({ afterSeq: 205 });
-    await wal.truncate(205); // nothing after 205 removed: this one goes on at 207 (206 was removed above)
+    // Resuming below what a truncate removed (205 < 206) is refused: the follower would skip 206 unseen.
+    await assert.rejects(wal.follow({ afterSeq: 205 }).next(), (e) => e instanceof WalTruncatedError && e.upToSeq === 206);
+    const after = wal.follow({ afterSeq: 206 });
+    await wal.truncate(205); // nothing this follower has to yield is removed: it goes on at 207
     assert.equal((await take(after, 1))[0].seqNum, 207);
     await wal.append("PUT", "k401", "v");
     assert.equal((await take(caughtUp, 1))[0].seqNum, 401);
