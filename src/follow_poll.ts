@@ -48,6 +48,7 @@ export function mayHaveGrown(fs: WalFileSystem, dir: string, view: PolledView): 
     const n = file.read(head, view.activeEnd);
     for (let i = 0; i < n; i++) if (head[i] !== 0) return true;
     // The writer's truncateAfter shortens the segment in place: the view's last record is gone or replaced.
+    if (n < 16 && file.size() < view.activeEnd) return true;
     if (view.tail.at >= 0) {
       if (file.read(head.subarray(0, 4), view.tail.at) < 4) return true;
       const crc = (head[0] | (head[1] << 8) | (head[2] << 16) | (head[3] << 24)) >>> 0;

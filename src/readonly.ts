@@ -719,7 +719,9 @@ function readOn(fs: WalFileSystem, listed: SegmentInfo[], floor: number, old: Vi
   let lastSeq = listed[0].firstSeq - 1;
   let activeEnd = SEGMENT_HEADER_SIZE;
   let tailAt = -1;
-  let cut = false;
+  // The newest segment read is gone while older ones remain: only a truncateAfter (into an older segment) does
+  // that; a truncate removes the oldest segments, and when it removes them all its new segment starts later.
+  let cut = at < 0 && newest !== undefined && listed.some((s) => s.firstSeq < newest.firstSeq);
   if (at >= 0) {
     const file = fs.openRead(newest.path);
     try {

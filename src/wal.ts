@@ -567,9 +567,9 @@ export class WriteAheadLog {
       changed: () => hub.next(),
       fill: (state: FollowState, out, limit, maxBytes) => {
         const more = this.#fill(state.cursor, out, limit, maxBytes);
-        // Everything acknowledged is yielded; then a failed write path ends the follower with its error (no
-        // record after it will ever be acknowledged by this handle).
-        if (out.length === 0 && !more && writer.broken instanceof WalFailedError) throw writer.broken;
+        // Everything acknowledged is yielded; then a handle that refuses appends (a failed write path, damage
+        // found) ends the follower with its error: no record after it will ever be acknowledged by this handle.
+        if (out.length === 0 && !more && writer.broken !== null) throw writer.broken;
         return more;
       },
     };

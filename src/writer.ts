@@ -716,6 +716,10 @@ export class LogWriter {
    */
   resetTail(nextSeq: number): void {
     this.reopenActive();
+    // The cut segment is never written again: the next record starts a new segment. A reader in another
+    // process then sees the cut as a segment shorter than it read (see readonly.ts), never as other records
+    // written where the ones it read were.
+    if (this.#writePos > SEGMENT_HEADER_SIZE) this.#plannedSize = Infinity;
     this.nextSeq = nextSeq;
     this.#writtenSeq = nextSeq - 1;
     this.#enc.syncedThrough = nextSeq - 1;

@@ -94,9 +94,21 @@ class DenoWalFile implements WalFile {
     this.#fd = -2;
     const fs = positionalReads();
     if (fs === null || this.#path === null) return -2;
-    const fd = fs.openSync(this.#path, "r");
+    // First (a closed handle throws here, before anything is opened), then the path, which may be gone by now.
     const mine = this.#file.statSync() as { ino?: number | null; dev?: number };
-    const theirs = fs.fstatSync(fd);
+    let fd: number;
+    try {
+      fd = fs.openSync(this.#path, "r");
+    } catch {
+      return -2;
+    }
+    let theirs: { ino: number | bigint; dev: number | bigint };
+    try {
+      theirs = fs.fstatSync(fd);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
     // The path may name another file by now (a segment removed and created again): then no shortcut.
     if (mine.ino === undefined || mine.ino === null || Number(theirs.ino) !== mine.ino || Number(theirs.dev) !== mine.dev) {
       fs.closeSync(fd);
