@@ -13,7 +13,7 @@ function fds(): number {
 // Deno needs --allow-all to list /proc/self/fd: the test runs on Node and Bun.
 const onLinux = !("Deno" in globalThis) && fs.existsSync("/proc/self/fd");
 
-test("adv2: read(seq), follow and ReadOnlyLog release every descriptor (LRU, truncate, truncateAfter, close)", { skip: onLinux ? false : "needs /proc/self/fd (Linux; on Deno it needs --allow-all)" }, async () => {
+test("read(seq), follow and ReadOnlyLog release every descriptor (LRU, truncate, truncateAfter, close)", { skip: onLinux ? false : "needs /proc/self/fd (Linux; on Deno it needs --allow-all)" }, async () => {
   // The runtime keeps one inotify descriptor per event loop once anything watched (libuv): warm it up first.
   await withTempDir(async (dir) => {
     const w = await WriteAheadLog.open(dir);

@@ -9,7 +9,7 @@ import { defaultFileSystem } from "../src/io/default.ts";
 import { withTempDir } from "./helpers.ts";
 
 const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
-if (!isDeno) console.log("adv3_deno_pread: the positioned-read switch exists only on Deno; these run on every runtime as a contract check");
+if (!isDeno) console.log("deno_pread_test: the positioned-read switch exists only on Deno; these run on every runtime as a contract check");
 
 function bytes(n: number, seed: number): Uint8Array {
   const b = new Uint8Array(n);
@@ -17,7 +17,7 @@ function bytes(n: number, seed: number): Uint8Array {
   return b;
 }
 
-test("adv3: an open read-only file reads at a position after its path was removed", async () => {
+test("an open read-only file reads at a position after its path was removed", async () => {
   await withTempDir(async (dir) => {
     const wfs = await defaultFileSystem();
     const p = path.join(dir, "a.bin");
@@ -44,7 +44,7 @@ test("adv3: an open read-only file reads at a position after its path was remove
   });
 });
 
-test("adv3: an open read-only file reads its own bytes after its path was replaced by another file", async () => {
+test("an open read-only file reads its own bytes after its path was replaced by another file", async () => {
   await withTempDir(async (dir) => {
     const wfs = await defaultFileSystem();
     const p = path.join(dir, "a.bin");
@@ -71,7 +71,7 @@ test("adv3: an open read-only file reads its own bytes after its path was replac
   });
 });
 
-test("adv3: closing a read-only file twice after the positioned-read switch", async () => {
+test("closing a read-only file twice after the positioned-read switch", async () => {
   await withTempDir(async (dir) => {
     const wfs = await defaultFileSystem();
     const p = path.join(dir, "a.bin");
@@ -87,13 +87,13 @@ test("adv3: closing a read-only file twice after the positioned-read switch", as
       second = `threw ${(e as Error).name}`;
     }
     // Either is a contract choice; record what each runtime does.
-    console.log(`adv3: second close after switch: ${second}`);
+    console.log(`deno_pread_test: second close after switch: ${second}`);
   });
 });
 
-test("adv3: a read at a position after close throws and leaks no descriptor", async () => {
+test("a read at a position after close throws and leaks no descriptor", async () => {
   if (!fs.existsSync("/proc/self/fd")) {
-    console.log("adv3: skipped, /proc/self/fd is missing (not Linux): descriptors cannot be counted");
+    console.log("deno_pread_test: skipped, /proc/self/fd is missing (not Linux): descriptors cannot be counted");
     return;
   }
   await withTempDir(async (dir) => {

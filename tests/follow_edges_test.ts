@@ -44,7 +44,7 @@ for (const syncMode of ["sync", "batch", "none"] as const) {
   });
 }
 
-test("adv3: follow({ afterSeq: currentSeqNum() }) taken while a truncateAfter and appends are held behind it", async () => {
+test("follow({ afterSeq: currentSeqNum() }) taken while a truncateAfter and appends are held behind it", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir);
     for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `v${i}`);
@@ -64,7 +64,7 @@ test("adv3: follow({ afterSeq: currentSeqNum() }) taken while a truncateAfter an
   });
 });
 
-test("adv3: 100 followers, three cuts in a row, each resumes from its error without loss or duplicates", async () => {
+test("100 followers, three cuts in a row, each resumes from its error without loss or duplicates", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir, { syncMode: "none" });
     for (let i = 1; i <= 30; i++) await wal.append("PUT", `k${i}`, `gen0-${i}`);
@@ -106,7 +106,7 @@ test("adv3: 100 followers, three cuts in a row, each resumes from its error with
   });
 });
 
-test("adv3: a waiting follower is told when truncateAfter meets damage and the handle refuses appends (verify: tail)", async () => {
+test("a waiting follower is told when truncateAfter meets damage and the handle refuses appends (verify: tail)", async () => {
   await withTempDir(async (dir) => {
     const fs = await import("node:fs");
     const { segmentFiles } = await import("./helpers.ts");

@@ -6,7 +6,7 @@ import { WriteAheadLog } from "../mod.ts";
 import type { WalRecord } from "../mod.ts";
 import { withTempDir } from "./helpers.ts";
 
-test("adv2: ReadOnlyLog.read == iterate after each refresh beside a writer that rotates, batches and truncates", async () => {
+test("ReadOnlyLog.read == iterate after each refresh beside a writer that rotates, batches and truncates", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir, { maxFileSize: 1200, syncMode: "batch" });
     const reader = await WriteAheadLog.openReadOnly(dir);

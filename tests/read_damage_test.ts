@@ -18,7 +18,7 @@ function flip(file: string, offset: number): void {
 }
 
 for (const where of ["sealed payload", "active payload", "sealed header before the record"] as const) {
-  test(`adv2: read(seq) over damage (${where}) throws WalCorruptionError and refuses appends`, async () => {
+  test(`read(seq) over damage (${where}) throws WalCorruptionError and refuses appends`, async () => {
     await withTempDir(async (dir) => {
       const wal = await WriteAheadLog.open(dir, { maxFileSize: 2048, verify: "tail" });
       for (let i = 1; i <= 60; i++) await wal.append("PUT", `k${i}`, `value-${i}-`.padEnd(100, "x"));

@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { encodeTruncateAfterFile } from "../src/format.ts";
 import { withTempDir } from "./helpers.ts";
 
-test("adv2: ReadOnlyLog.refresh after the writer's truncateAfter + longer re-appends sees the new tail", async () => {
+test("ReadOnlyLog.refresh after the writer's truncateAfter + longer re-appends sees the new tail", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir);
     for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
@@ -29,7 +29,7 @@ test("adv2: ReadOnlyLog.refresh after the writer's truncateAfter + longer re-app
   });
 });
 
-test("adv2: ReadOnlyLog.refresh after the writer's truncateAfter + a shorter re-append: read past the new end is undefined, not damage", async () => {
+test("ReadOnlyLog.refresh after the writer's truncateAfter + a shorter re-append: read past the new end is undefined, not damage", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir);
     for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
@@ -55,7 +55,7 @@ test("adv2: ReadOnlyLog.refresh after the writer's truncateAfter + a shorter re-
   });
 });
 
-test("adv2: ReadOnlyLog.follow ends with WalTruncatedError when the writer's truncateAfter reuses seqs it yielded", async () => {
+test("ReadOnlyLog.follow ends with WalTruncatedError when the writer's truncateAfter reuses seqs it yielded", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir);
     for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
@@ -85,7 +85,7 @@ test("adv2: ReadOnlyLog.follow ends with WalTruncatedError when the writer's tru
   });
 });
 
-test("adv2: ReadOnlyLog.read never returns a record of a removed segment through its cached descriptor (segment re-created under the same name)", async () => {
+test("ReadOnlyLog.read never returns a record of a removed segment through its cached descriptor (segment re-created under the same name)", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir, { maxFileSize: 2048 });
     const value = (tag: string, i: number) => `${tag}${String(i).padStart(3, "0")}`.padEnd(100, ".");
@@ -115,7 +115,7 @@ function segmentFilesOf(dir: string): string[] {
   return fs.readdirSync(dir).filter((n) => n.endsWith(".wal")).sort();
 }
 
-test("adv2: openReadOnly of a log whose truncateAfter is pending (TRNA marker durable) does not read the records it removes", async () => {
+test("openReadOnly of a log whose truncateAfter is pending (TRNA marker durable) does not read the records it removes", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir);
     for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `v${i}`);

@@ -17,7 +17,7 @@ async function all(it: AsyncIterable<WalRecord>): Promise<WalRecord[]> {
   return out;
 }
 
-test("adv2: truncateAfter at every n of a v1 log: read(seq) == iterate, a reader agrees, a strict reopen agrees", async () => {
+test("truncateAfter at every n of a v1 log: read(seq) == iterate, a reader agrees, a strict reopen agrees", async () => {
   let last = 0;
   await withTempDir(async (dir) => {
     fs.copyFileSync(goldenV1, path.join(dir, path.basename(goldenV1)));

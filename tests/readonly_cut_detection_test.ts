@@ -33,7 +33,7 @@ async function take(it: AsyncGenerator<WalRecord>, n: number): Promise<WalRecord
   return out;
 }
 
-test("adv3: read-only follower ends when a truncateAfter rewrote a yielded record but the last record came back byte-identical", async () => {
+test("read-only follower ends when a truncateAfter rewrote a yielded record but the last record came back byte-identical", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir);
     for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
@@ -65,7 +65,7 @@ test("adv3: read-only follower ends when a truncateAfter rewrote a yielded recor
   });
 });
 
-test("adv3: read-only follower ends when a truncateAfter rewrote a yielded record but the last record came back byte-identical (syncMode none)", async () => {
+test("read-only follower ends when a truncateAfter rewrote a yielded record but the last record came back byte-identical (syncMode none)", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir, { syncMode: "none" });
     for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
@@ -97,7 +97,7 @@ test("adv3: read-only follower ends when a truncateAfter rewrote a yielded recor
   });
 });
 
-test("adv3: read-only follower ends when a truncateAfter rewrote a yielded record but the last record came back byte-identical (syncMode batch)", async () => {
+test("read-only follower ends when a truncateAfter rewrote a yielded record but the last record came back byte-identical (syncMode batch)", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir, { syncMode: "batch" });
     for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
@@ -129,7 +129,7 @@ test("adv3: read-only follower ends when a truncateAfter rewrote a yielded recor
   });
 });
 
-test("adv3: read-only read(seq) after a truncateAfter + rotation re-created a segment under the same name (tail record identical)", async () => {
+test("read-only read(seq) after a truncateAfter + rotation re-created a segment under the same name (tail record identical)", async () => {
   await withTempDir(async (dir) => {
     // Small segments: every few records rotate.
     const opts = { maxFileSize: 400 };
@@ -166,7 +166,7 @@ test("adv3: read-only read(seq) after a truncateAfter + rotation re-created a se
   });
 });
 
-test("adv3: read-only read(seq) after a truncateAfter + rotation re-created a segment under the same name (tail record identical, syncMode none)", async () => {
+test("read-only read(seq) after a truncateAfter + rotation re-created a segment under the same name (tail record identical, syncMode none)", async () => {
   await withTempDir(async (dir) => {
     // Small segments: every few records rotate.
     const opts = { maxFileSize: 400, syncMode: "none" as const };
@@ -203,7 +203,7 @@ test("adv3: read-only read(seq) after a truncateAfter + rotation re-created a se
   });
 });
 
-test("adv3: read-only handle opened on a pending truncateAfter (capView, no tail stamp) notices a second, lower cut", async () => {
+test("read-only handle opened on a pending truncateAfter (capView, no tail stamp) notices a second, lower cut", async () => {
   await withTempDir(async (dir) => {
     let wal = await WriteAheadLog.open(dir);
     for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
@@ -233,7 +233,7 @@ test("adv3: read-only handle opened on a pending truncateAfter (capView, no tail
   });
 });
 
-test("adv3: read-only handle opened on a pending truncateAfter (capView, no tail stamp) notices a second, lower cut (longer re-appends)", async () => {
+test("read-only handle opened on a pending truncateAfter (capView, no tail stamp) notices a second, lower cut (longer re-appends)", async () => {
   await withTempDir(async (dir) => {
     let wal = await WriteAheadLog.open(dir);
     for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
@@ -263,7 +263,7 @@ test("adv3: read-only handle opened on a pending truncateAfter (capView, no tail
   });
 });
 
-test("adv3: read-only follower opened on a pending truncateAfter ends when a second, lower cut rewrites what it yielded", async () => {
+test("read-only follower opened on a pending truncateAfter ends when a second, lower cut rewrites what it yielded", async () => {
   await withTempDir(async (dir) => {
     let wal = await WriteAheadLog.open(dir);
     for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
@@ -296,7 +296,7 @@ test("adv3: read-only follower opened on a pending truncateAfter ends when a sec
   });
 });
 
-test("adv3: read-only follower ends when a truncateAfter into an older segment deleted its newest one and the writer appended past its end", async () => {
+test("read-only follower ends when a truncateAfter into an older segment deleted its newest one and the writer appended past its end", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir, { maxFileSize: 400 });
     for (let i = 1; i <= 12; i++) await wal.append("PUT", `k${i}`, `old${String(i).padStart(2, "0")}`);
@@ -331,7 +331,7 @@ test("adv3: read-only follower ends when a truncateAfter into an older segment d
   });
 });
 
-test("adv3: read-only read(seq) after a truncateAfter deleted its newest segment and the writer appended past its end", async () => {
+test("read-only read(seq) after a truncateAfter deleted its newest segment and the writer appended past its end", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir, { maxFileSize: 400 });
     for (let i = 1; i <= 12; i++) await wal.append("PUT", `k${i}`, `old${String(i).padStart(2, "0")}`);
@@ -360,7 +360,7 @@ test("adv3: read-only read(seq) after a truncateAfter deleted its newest segment
   });
 });
 
-test("adv3: read-only read(seq) after a truncateAfter re-created a middle segment under the same name (newest one gone)", async () => {
+test("read-only read(seq) after a truncateAfter re-created a middle segment under the same name (newest one gone)", async () => {
   await withTempDir(async (dir) => {
     const opts = { maxFileSize: 400 };
     const wal = await WriteAheadLog.open(dir, opts);
@@ -402,7 +402,7 @@ test("adv3: read-only read(seq) after a truncateAfter re-created a middle segmen
   });
 });
 
-test("adv3: read-only follower ends after a truncateAfter re-created a middle segment under the same name (newest one gone)", async () => {
+test("read-only follower ends after a truncateAfter re-created a middle segment under the same name (newest one gone)", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir, { maxFileSize: 400 });
     const pad = (i: number) => String(i).padStart(2, "0");
@@ -435,7 +435,7 @@ test("adv3: read-only follower ends after a truncateAfter re-created a middle se
   });
 });
 
-test("adv3: read-only follower ends after a truncateAfter re-created a middle segment under the same name (newest one gone; no look during the appends)", async () => {
+test("read-only follower ends after a truncateAfter re-created a middle segment under the same name (newest one gone; no look during the appends)", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir, { maxFileSize: 400 });
     const pad = (i: number) => String(i).padStart(2, "0");
@@ -470,7 +470,7 @@ test("adv3: read-only follower ends after a truncateAfter re-created a middle se
   });
 });
 
-test("adv3: read-only follower ends when a truncateAfter into an older segment deleted its newest one and the writer appended past its end (no look during the appends)", async () => {
+test("read-only follower ends when a truncateAfter into an older segment deleted its newest one and the writer appended past its end (no look during the appends)", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir, { maxFileSize: 400 });
     for (let i = 1; i <= 12; i++) await wal.append("PUT", `k${i}`, `old${String(i).padStart(2, "0")}`);

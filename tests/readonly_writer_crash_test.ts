@@ -18,7 +18,7 @@ async function take(it: AsyncGenerator<WalRecord>, n: number): Promise<WalRecord
   return out;
 }
 
-test("adv2: ReadOnlyLog.follow across a writer crash mid-record, repair and new appends: every record once", async () => {
+test("ReadOnlyLog.follow across a writer crash mid-record, repair and new appends: every record once", async () => {
   await withTempDir(async (dir) => {
     const w1 = await WriteAheadLog.open(dir, { syncMode: "none" });
     for (let i = 1; i <= 5; i++) await w1.append("PUT", `a${i}`, "v".repeat(30));
@@ -54,7 +54,7 @@ test("adv2: ReadOnlyLog.follow across a writer crash mid-record, repair and new 
   });
 });
 
-test("adv2: ReadOnlyLog.follow beside front truncates and rotations: every committed record once, in order, or WalTruncatedError", async () => {
+test("ReadOnlyLog.follow beside front truncates and rotations: every committed record once, in order, or WalTruncatedError", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir, { maxFileSize: 1024, syncMode: "none" });
     for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, "v".repeat(60));

@@ -29,7 +29,7 @@ const MODES = [
 ] as const;
 
 for (const mode of MODES) {
-  test(`adv2: callbacks racing truncateAfter (${mode.syncMode}/${mode.io}): resolved seqs, read and follow agree with the log`, async () => {
+  test(`callbacks racing truncateAfter (${mode.syncMode}/${mode.io}): resolved seqs, read and follow agree with the log`, async () => {
     for (let seed = Number(process.env.ADV2_FROM ?? 1); seed <= Number(process.env.ADV2_SEEDS ?? 6); seed++) {
       await withTempDir(async (dir) => {
         const random = rng(seed * 97 + mode.syncMode.length);
@@ -150,7 +150,7 @@ for (const mode of MODES) {
         }
         await wal.close();
         await follower;
-        // With restarts, a consumer cannot resume exactly (see adv2_follow_resume_test.ts): compared only without.
+        // With restarts, a consumer cannot resume exactly (see follow_resume_test.ts): compared only without.
         if (followEnd === "done" && restarts === 0) {
           const committed = (await (async () => {
             const again = await WriteAheadLog.open(dir);

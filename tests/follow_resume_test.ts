@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { WalTruncatedError, WriteAheadLog } from "../mod.ts";
 import { withTempDir } from "./helpers.ts";
 
-test("adv2: two truncateAfter calls in one tick: the follower's WalTruncatedError lets it resume without skipping the new record", async () => {
+test("two truncateAfter calls in one tick: the follower's WalTruncatedError lets it resume without skipping the new record", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir);
     for (let i = 1; i <= 20; i++) await wal.append("PUT", `old${i}`, "v");
@@ -41,7 +41,7 @@ test("adv2: two truncateAfter calls in one tick: the follower's WalTruncatedErro
   });
 });
 
-test("adv2: close() while a truncateAfter is under way: a follower that yielded a removed seq does not end cleanly", async () => {
+test("close() while a truncateAfter is under way: a follower that yielded a removed seq does not end cleanly", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir, { syncMode: "sync", io: "async" });
     for (let i = 1; i <= 30; i++) await wal.append("PUT", `old${i}`, "v");
@@ -73,7 +73,7 @@ test("adv2: close() while a truncateAfter is under way: a follower that yielded 
   });
 });
 
-test("adv2 (spec reading): follow({ afterSeq }) below what truncate removed says so instead of silently starting later", async () => {
+test("follow({ afterSeq }) below what truncate removed says so instead of silently starting later", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir);
     for (let i = 1; i <= 30; i++) await wal.append("PUT", `k${i}`, "v");

@@ -37,7 +37,7 @@ async function all(wal: WriteAheadLog): Promise<WalRecord[]> {
   return out;
 }
 
-test("adv2: read(seq) is one positioned read per record after its segment is indexed, and equals iterate()", async () => {
+test("read(seq) is one positioned read per record after its segment is indexed, and equals iterate()", async () => {
   const { fs, reads } = counting(new CrashFileSystem());
   const wal = await WriteAheadLog.open("/wal", { fs, maxFileSize: 4096 });
   for (let i = 0; i < 60; i++) {
@@ -79,7 +79,7 @@ test("adv2: read(seq) is one positioned read per record after its segment is ind
   await wal.close();
 });
 
-test("adv2: read(seq) of a batch member while its group's fdatasync is in flight is undefined, then the record", async () => {
+test("read(seq) of a batch member while its group's fdatasync is in flight is undefined, then the record", async () => {
   const { CrashFileSystem: C } = await import("../src/io/crash_fs.ts");
   const base = new C();
   let release: (() => void) | null = null;

@@ -18,7 +18,7 @@ async function settledWithin<T>(p: Promise<T>, n: number): Promise<string> {
 }
 
 for (const nth of [1, 2, 3]) {
-  test(`adv2: an fdatasync failing inside truncateAfter (datasync #${nth}) ends a waiting follower with WAL_FAILED`, async () => {
+  test(`an fdatasync failing inside truncateAfter (datasync #${nth}) ends a waiting follower with WAL_FAILED`, async () => {
     const fs = new CrashFileSystem();
     const wal = await WriteAheadLog.open("/wal", { fs, syncMode: "sync", io: "inline" });
     for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, "v");
@@ -33,7 +33,7 @@ for (const nth of [1, 2, 3]) {
   });
 }
 
-test("adv2: every fault point of truncateAfter, then a crash and a strict open: the log is as before or as after", async () => {
+test("every fault point of truncateAfter, then a crash and a strict open: the log is as before or as after", async () => {
   const before: WalRecord[] = [];
   let faults = 0;
   for (let nth = 1; nth <= 8; nth++) {
@@ -69,7 +69,7 @@ test("adv2: every fault point of truncateAfter, then a crash and a strict open: 
   assert.ok(faults > 0);
 });
 
-test("adv2: a truncateAfter that fails after its marker is durable: a follower behind never yields a seq the cut removes", async () => {
+test("a truncateAfter that fails after its marker is durable: a follower behind never yields a seq the cut removes", async () => {
   const fs = new CrashFileSystem();
   const wal = await WriteAheadLog.open("/wal", { fs, syncMode: "sync", io: "inline" });
   for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, "v");
@@ -99,7 +99,7 @@ test("adv2: a truncateAfter that fails after its marker is durable: a follower b
   assert.deepEqual(beyond, [], `the follower yielded ${seen.join(",")}`);
 });
 
-test("adv2: an fdatasync failing inside truncate(n) (front) ends a waiting follower with WAL_FAILED", async () => {
+test("an fdatasync failing inside truncate(n) (front) ends a waiting follower with WAL_FAILED", async () => {
   const fs = new CrashFileSystem();
   const wal = await WriteAheadLog.open("/wal", { fs, syncMode: "sync", io: "inline" });
   for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, "v");

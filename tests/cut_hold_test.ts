@@ -7,7 +7,7 @@ import type { WalRecord } from "../mod.ts";
 import { withTempDir } from "./helpers.ts";
 
 for (const mode of [{ syncMode: "sync", io: "async" }, { syncMode: "batch" }, { syncMode: "none" }] as const) {
-  test(`adv2: close() during truncateAfter with held calls (${mode.syncMode}): held calls land, later ones are refused`, async () => {
+  test(`close() during truncateAfter with held calls (${mode.syncMode}): held calls land, later ones are refused`, async () => {
     await withTempDir(async (dir) => {
       const wal = await WriteAheadLog.open(dir, { ...mode, maxFileSize: 1024 });
       for (let i = 1; i <= 30; i++) await wal.append("PUT", `k${i}`, "v".repeat(50));
