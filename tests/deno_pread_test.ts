@@ -92,8 +92,14 @@ test("closing a read-only file twice after the positioned-read switch", async ()
 });
 
 test("a read at a position after close throws and leaks no descriptor", async () => {
-  if (!fs.existsSync("/proc/self/fd")) {
-    console.log("deno_pread_test: skipped, /proc/self/fd is missing (not Linux): descriptors cannot be counted");
+  let countable = false;
+  try {
+    countable = fs.existsSync("/proc/self/fd") && fs.readdirSync("/proc/self/fd").length > 0;
+  } catch {
+    // Deno without --allow-all may not read /proc/self/fd.
+  }
+  if (!countable) {
+    console.log("deno_pread_test: skipped, /proc/self/fd cannot be read here (not Linux, or no permission): descriptors cannot be counted");
     return;
   }
   await withTempDir(async (dir) => {
