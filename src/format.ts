@@ -132,9 +132,9 @@
  * deleted (newest first), the segment holding keepThrough + 1 is cut (ftruncate) where that record began, or to
  * its header when it is the segment's first, and fdatasync'ed, the directory is fsync'ed, and only then is the
  * file removed (and the directory fsync'ed again), before any record numbered keepThrough + 1 is written again.
- * Open finishes a cut whose file it finds; every step is idempotent. The writer then starts a new segment for the
- * next record (named keepThrough + 1) unless the cut left its segment with no record: a cut segment is never
- * appended to again, so a reader elsewhere sees a cut as a segment shorter than it read.
+ * Open finishes a cut whose file it finds; every step is idempotent. The handle that cut then starts a new segment
+ * for the next record (named keepThrough + 1) unless the cut left its segment with no record, so a reader
+ * elsewhere sees the cut as a segment shorter than it read.
  *
  * # Worked example, version 2
  *

@@ -497,8 +497,18 @@ export class ReadOnlyLog {
         }
       },
     };
+    let from = Math.max(afterSeq, this.#view.floor);
+    if (options?.afterSeq === undefined) {
+      from = this.firstSeqNum() - 1;
+    } else if (afterSeq < this.firstSeqNum() - 1) {
+      // As on the writer's handle: a consumer resuming from a seq a truncate removed since would skip records.
+      throw new WalTruncatedError(this.firstSeqNum() - 1, afterSeq);
+    } else if (afterSeq > this.#view.lastSeq) {
+      // Past the log's last seq (read afresh above): its tail was cut or lost since the consumer saw it.
+      throw new WalTruncatedError(this.#view.lastSeq, afterSeq, true);
+    }
     try {
-      yield* followLog(this.#fs, this.#followers, source, Math.max(afterSeq, this.#view.floor), signal, slot);
+      yield* followLog(this.#fs, this.#followers, source, from, signal, slot);
     } finally {
       // The last follower gone: no timer or watcher may keep the process alive for nobody.
       if (this.#followers.size === 0) this.#poller.release();
@@ -721,7 +731,10 @@ function readOn(fs: WalFileSystem, listed: SegmentInfo[], floor: number, old: Vi
   let tailAt = -1;
   // The newest segment read is gone while older ones remain: only a truncateAfter (into an older segment) does
   // that; a truncate removes the oldest segments, and when it removes them all its new segment starts later.
-  let cut = at < 0 && newest !== undefined && listed.some((s) => s.firstSeq < newest.firstSeq);
+  // (A newest segment the view read no record from, such as an empty one a crash left and the writer's open
+  // removed, is no cut.)
+  let cut = at < 0 && newest !== undefined && newest.firstSeq <= old.lastSeq &&
+    listed.some((s) => s.firstSeq < newest.firstSeq);
   if (at >= 0) {
     const file = fs.openRead(newest.path);
     try {

@@ -568,8 +568,9 @@ export class WriteAheadLog {
       fill: (state: FollowState, out, limit, maxBytes) => {
         const more = this.#fill(state.cursor, out, limit, maxBytes);
         // Everything acknowledged is yielded; then a handle that refuses appends (a failed write path, damage
-        // found) ends the follower with its error: no record after it will ever be acknowledged by this handle.
-        if (out.length === 0 && !more && writer.broken !== null) throw writer.broken;
+        // found) ends the follower with its error, once no group is in flight: a group whose fdatasync was under
+        // way when appends were refused is still acknowledged, and yielded first.
+        if (out.length === 0 && !more && writer.broken !== null && writer.idle) throw writer.broken;
         return more;
       },
     };

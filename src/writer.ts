@@ -716,9 +716,9 @@ export class LogWriter {
    */
   resetTail(nextSeq: number): void {
     this.reopenActive();
-    // The cut segment is never written again: the next record starts a new segment. A reader in another
-    // process then sees the cut as a segment shorter than it read (see readonly.ts), never as other records
-    // written where the ones it read were.
+    // This handle does not write the cut segment again: the next record starts a new segment, so a reader in
+    // another process sees the cut as a segment shorter than it read (see readonly.ts). (A later open appends to
+    // the newest segment as usual; a reader then notices a cut by the changed checksum of its last record.)
     if (this.#writePos > SEGMENT_HEADER_SIZE) this.#plannedSize = Infinity;
     this.nextSeq = nextSeq;
     this.#writtenSeq = nextSeq - 1;
