@@ -61,6 +61,20 @@ export class FollowHub {
   }
 }
 
+/**
+ * Where a follower starts: after `afterSeq` when the caller gave one, else before the oldest record (`firstSeq`).
+ * A given afterSeq below `firstSeq - 1` (a truncate removed records after it since) or past `lastSeq` (the tail the
+ * consumer saw was cut or lost since) is refused: the consumer would silently skip records it never saw.
+ *
+ * @throws WalTruncatedError for such an afterSeq
+ */
+export function followStart(afterSeq: number | undefined, firstSeq: number, lastSeq: number): number {
+  if (afterSeq === undefined) return firstSeq - 1;
+  if (afterSeq < firstSeq - 1) throw new WalTruncatedError(firstSeq - 1, afterSeq);
+  if (afterSeq > lastSeq) throw new WalTruncatedError(lastSeq, afterSeq, true);
+  return afterSeq;
+}
+
 /** Where a follower reads from: the log as it is now and the news of its changes. */
 export interface FollowSource {
   /** The segments now, oldest first. */

@@ -14,6 +14,8 @@ import { WalInvalidArgumentError } from "./errors.ts";
 import { segmentName } from "./format.ts";
 import type { WalFileSystem } from "./io/types.ts";
 import type { SegmentInfo } from "./segment.ts";
+import { tailCut } from "./tail_stamp.ts";
+import type { TailStamp } from "./tail_stamp.ts";
 import { FollowHub } from "./follow.ts";
 
 /** Default interval of a read-only follower's looks, in ms: see README ("Following a log") for its cost. */
@@ -24,15 +26,15 @@ export interface PolledView {
   segments: readonly SegmentInfo[];
   activeEnd: number;
   lastSeq: number;
-  /** The newest segment's last record the view reads: where it starts (-1: none) and its stored checksum. */
-  tail: { readonly at: number; readonly crc: number };
+  /** The newest segment's last record the view reads (see tail_stamp.ts). */
+  tail: TailStamp;
 }
 
 /**
  * True when the log may hold more than `view`: bytes that are not zeros after the last complete unit of the
  * newest segment (a write in flight counts), a segment for the seq after the last one (a rotation), the newest
  * segment gone (a truncate), or the view's last record no longer where it was (a truncateAfter). One open, a
- * 16-byte and a 4-byte read, one close and one stat while nothing changes.
+ * 16-byte and a 4-byte read, one close and two stats while nothing changes.
  */
 export function mayHaveGrown(fs: WalFileSystem, dir: string, view: PolledView): boolean {
   if (view.segments.length === 0) return true;
@@ -48,12 +50,7 @@ export function mayHaveGrown(fs: WalFileSystem, dir: string, view: PolledView): 
     const n = file.read(head, view.activeEnd);
     for (let i = 0; i < n; i++) if (head[i] !== 0) return true;
     // The writer's truncateAfter shortens the segment in place: the view's last record is gone or replaced.
-    if (n < 16 && file.size() < view.activeEnd) return true;
-    if (view.tail.at >= 0) {
-      if (file.read(head.subarray(0, 4), view.tail.at) < 4) return true;
-      const crc = (head[0] | (head[1] << 8) | (head[2] << 16) | (head[3] << 24)) >>> 0;
-      if (crc !== view.tail.crc) return true;
-    }
+    if (tailCut(file, view.activeEnd, view.tail)) return true;
   } catch {
     return true;
   } finally {

@@ -26,7 +26,7 @@ import {
 import type { CorruptionLocation } from "./errors.ts";
 import { decodeTruncateAfterFile, decodeTruncateFile, SEGMENT_HEADER_SIZE } from "./format.ts";
 import { defaultFileSystem } from "./io/default.ts";
-import type { WalFile, WalFileSystem } from "./io/types.ts";
+import type { WalFileSystem } from "./io/types.ts";
 import { errorCode } from "./io/types.ts";
 import { LogCursor } from "./cursor.ts";
 import { ReadBuffer, SegmentScanner, withScanChunk } from "./reader.ts";
@@ -40,9 +40,11 @@ import type { SegmentInfo } from "./segment.ts";
 import { TRUNCATE_FILE } from "./truncate.ts";
 import { findCutPoint } from "./truncate_after.ts";
 import { checkReadOptions, checkReadSignal, checkSeq } from "./validate.ts";
-import { Followers, followLog } from "./follow.ts";
+import { Followers, followLog, followStart } from "./follow.ts";
 import type { FollowOptions, FollowSlot, FollowSource } from "./follow.ts";
 import { checkPollMs, mayHaveGrown, Poller } from "./follow_poll.ts";
+import { NO_TAIL, readCrcAt, tailCut, tailStamp } from "./tail_stamp.ts";
+import type { TailStamp } from "./tail_stamp.ts";
 import { lowestToCome } from "./streams.ts";
 
 /** Options of {@link ReadOnlyLog.open} (and `WriteAheadLog.openReadOnly`). Every field is optional. */
@@ -93,41 +95,6 @@ interface View {
   tail: TailStamp;
 }
 
-/**
- * The last record a view reads, as a writer's `truncateAfter` would betray it: that cut shortens a segment in place
- * and the writer then appends after it, so the newest segment may be longer than the view knows and yet hold other
- * records where the view's last one was. Rereading the 4 bytes of that record's checksum tells.
- */
-interface TailStamp {
-  at: number;
-  crc: number;
-}
-
-const NO_TAIL: TailStamp = { at: -1, crc: 0 };
-
-/** The stamp of the record at `at` of `path` (its stored checksum), or NO_TAIL when `at` < 0. */
-function tailStamp(fs: WalFileSystem, path: string, at: number): TailStamp {
-  if (at < 0) return NO_TAIL;
-  const file = fs.openRead(path);
-  try {
-    return { at, crc: readCrcAt(file, at) };
-  } finally {
-    file.close();
-  }
-}
-
-/** The 4 bytes at `at` as an unsigned integer, or -1 if the file ends before them. */
-function readCrcAt(file: WalFile, at: number): number {
-  const bytes = new Uint8Array(4);
-  if (file.read(bytes, at) < 4) return -1;
-  return (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0;
-}
-
-/** True when the open newest segment no longer holds the view's last record where the view saw it. */
-function tailCut(file: WalFile, view: View): boolean {
-  if (file.size() < view.activeEnd) return true;
-  return view.tail.at >= 0 && readCrcAt(file, view.tail.at) !== view.tail.crc;
-}
 
 /**
  * A log opened for reading only: see {@link WriteAheadLog.openReadOnly}. It reads the log as it was when opened
@@ -497,16 +464,8 @@ export class ReadOnlyLog {
         }
       },
     };
-    let from = Math.max(afterSeq, this.#view.floor);
-    if (options?.afterSeq === undefined) {
-      from = this.firstSeqNum() - 1;
-    } else if (afterSeq < this.firstSeqNum() - 1) {
-      // As on the writer's handle: a consumer resuming from a seq a truncate removed since would skip records.
-      throw new WalTruncatedError(this.firstSeqNum() - 1, afterSeq);
-    } else if (afterSeq > this.#view.lastSeq) {
-      // Past the log's last seq (read afresh above): its tail was cut or lost since the consumer saw it.
-      throw new WalTruncatedError(this.#view.lastSeq, afterSeq, true);
-    }
+    // The log as read afresh above.
+    const from = followStart(options?.afterSeq === undefined ? undefined : afterSeq, this.firstSeqNum(), this.#view.lastSeq);
     try {
       yield* followLog(this.#fs, this.#followers, source, from, signal, slot);
     } finally {
@@ -738,7 +697,7 @@ function readOn(fs: WalFileSystem, listed: SegmentInfo[], floor: number, old: Vi
   if (at >= 0) {
     const file = fs.openRead(newest.path);
     try {
-      if (tailCut(file, old)) {
+      if (tailCut(file, old.activeEnd, old.tail)) {
         // The writer cut the tail (truncateAfter) and may have written other records since: read it all afresh.
         cut = true;
         at = -1;

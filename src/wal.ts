@@ -22,7 +22,7 @@ import type { DirectoryLock } from "./lock.ts";
 import { resolveOptions } from "./options.ts";
 import type { ResolvedOptions, SyncMode, WalOptions } from "./options.ts";
 import { LogCursor } from "./cursor.ts";
-import { FollowHub, Followers, followLog } from "./follow.ts";
+import { FollowHub, Followers, followLog, followStart } from "./follow.ts";
 import type { FollowOptions, FollowSlot, FollowSource, FollowState } from "./follow.ts";
 import { ReadOnlyLog } from "./readonly.ts";
 import type { ReadOnlyOptions } from "./readonly.ts";
@@ -548,19 +548,11 @@ export class WriteAheadLog {
   async *#follow(options: FollowOptions | undefined, slot: FollowSlot): AsyncGenerator<WalRecord, void, undefined> {
     const broken = this.#check();
     if (broken !== null && !(broken instanceof WalCorruptionError)) throw broken;
-    let afterSeq = checkReadOptions(options);
+    const afterSeq = checkReadOptions(options);
     const signal = checkReadSignal(options);
     const writer = this.#writer;
     const hub = this.#hub;
-    if (options?.afterSeq === undefined) {
-      afterSeq = this.firstSeqNum() - 1;
-    } else if (afterSeq < this.firstSeqNum() - 1) {
-      // A consumer resuming from a seq a truncate has removed since would silently skip what it never saw.
-      throw new WalTruncatedError(this.firstSeqNum() - 1, afterSeq);
-    } else if (afterSeq > this.currentSeqNum()) {
-      // Resuming after a seq the log no longer holds: its tail was cut (truncateAfter) or lost since.
-      throw new WalTruncatedError(this.currentSeqNum(), afterSeq, true);
-    }
+    const from = followStart(options?.afterSeq === undefined ? undefined : afterSeq, this.firstSeqNum(), this.currentSeqNum());
     const source: FollowSource = {
       segments: () => writer.segments,
       activeEnd: () => writer.activeSize,
@@ -574,7 +566,7 @@ export class WriteAheadLog {
         return more;
       },
     };
-    yield* followLog(this.#fs, this.#followers, source, afterSeq, signal, slot);
+    yield* followLog(this.#fs, this.#followers, source, from, signal, slot);
   }
 
   #watched(options: ReadOptions | undefined, committedOnly: boolean): AsyncGenerator<WalRecord, void, undefined> {

@@ -262,6 +262,15 @@ export class LogWriter {
     this.onVisible();
   }
 
+  /**
+   * Fails the handle after a write or fdatasync error (the first failure is the one reported, unless `replace`),
+   * and wakes followers waiting for records, which then meet it (see wal.ts follow).
+   */
+  #fail(error: unknown, replace = false): void {
+    if (replace || this.#broken === null) this.#broken = new WalFailedError(error);
+    this.onVisible();
+  }
+
   /** Queues one standalone record (or, see `#writeNow`, writes it at once). */
   append(opType: string, key: string, value: Value): Promise<number> {
     const start = this.#enc.length;
@@ -306,9 +315,7 @@ export class LogWriter {
       if (this.#settings.syncMode === "batch") this.#armTimer();
     } catch (error) {
       this.#enc.rewind(0);
-      this.#broken ??= new WalFailedError(error);
-      // Followers waiting for records wake and meet the failure (see wal.ts follow).
-      this.onVisible();
+      this.#fail(error);
       return Promise.reject(error);
     }
     if (this.#deferred.length > 0 || this.#starving()) {
@@ -443,9 +450,7 @@ export class LogWriter {
     } catch (error) {
       // Never retried: after a failed fsync the kernel may have dropped the dirty pages (PostgreSQL, 2018).
       this.#enc.rewind(0);
-      this.#broken ??= new WalFailedError(error);
-      // Followers waiting for records wake and meet the failure (see wal.ts follow).
-      this.onVisible();
+      this.#fail(error);
       for (; settled < units.length; settled++) units[settled].reject(error);
       this.#rejectQueued(this.#broken);
       return;
@@ -527,9 +532,7 @@ export class LogWriter {
     }
     if (error !== null) {
       // Never retried: after a failed fsync the kernel may have dropped the dirty pages (PostgreSQL, 2018).
-      this.#broken ??= new WalFailedError(error);
-      // Followers waiting for records wake and meet the failure (see wal.ts follow).
-      this.onVisible();
+      this.#fail(error);
       for (const unit of units) unit.reject(error);
       this.#rejectQueued(this.#broken);
     } else {
@@ -773,9 +776,7 @@ export class LogWriter {
           this.#unsynced = 0;
           this.#ackedUnsynced = 0;
         } catch (error) {
-          this.#broken = new WalFailedError(error);
-          // Followers waiting for records wake and meet the failure (see wal.ts follow).
-          this.onVisible();
+          this.#fail(error, true);
           throw error;
         }
       }

@@ -33,176 +33,79 @@ async function take(it: AsyncGenerator<WalRecord>, n: number): Promise<WalRecord
   return out;
 }
 
-test("read-only follower ends when a truncateAfter rewrote a yielded record but the last record came back byte-identical", async () => {
-  await withTempDir(async (dir) => {
-    const wal = await WriteAheadLog.open(dir);
-    for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
-    const reader = await WriteAheadLog.openReadOnly(dir);
-    const ac = new AbortController();
-    const it = reader.follow({ pollMs: 5, signal: ac.signal });
-    try {
-      const first = await take(it, 10);
-      assert.equal(first[5].value, "old6");
-      // The writer's own follower would end: seqs 6..10 it yielded now name other records (6 differs).
-      await wal.truncateAfter(5);
-      await wal.append("PUT", "k6", "NEW6");
-      for (let i = 7; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
-      await wal.append("PUT", "k11", "v11");
-      let outcome: string;
+for (const syncMode of ["sync", "none", "batch"] as const) {
+  test(`read-only follower ends when a truncateAfter rewrote a yielded record but the last record came back byte-identical (syncMode ${syncMode})`, async () => {
+    await withTempDir(async (dir) => {
+      const wal = await WriteAheadLog.open(dir, { syncMode });
+      for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
+      const reader = await WriteAheadLog.openReadOnly(dir);
+      const ac = new AbortController();
+      const it = reader.follow({ pollMs: 5, signal: ac.signal });
       try {
-        const r = await it.next();
-        outcome = r.done ? "done" : `yielded seq ${r.value.seqNum} (${r.value.value}) without noticing that seq 6 changed`;
-      } catch (e) {
-        outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
-      }
-      assert.equal(outcome, "WalTruncatedError");
-    } finally {
-      ac.abort();
-      await it.return(undefined).catch(() => {});
-      await reader.close();
-      await wal.close();
-    }
-  });
-});
-
-test("read-only follower ends when a truncateAfter rewrote a yielded record but the last record came back byte-identical (syncMode none)", async () => {
-  await withTempDir(async (dir) => {
-    const wal = await WriteAheadLog.open(dir, { syncMode: "none" });
-    for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
-    const reader = await WriteAheadLog.openReadOnly(dir);
-    const ac = new AbortController();
-    const it = reader.follow({ pollMs: 5, signal: ac.signal });
-    try {
-      const first = await take(it, 10);
-      assert.equal(first[5].value, "old6");
-      // The writer's own follower would end: seqs 6..10 it yielded now name other records (6 differs).
-      await wal.truncateAfter(5);
-      await wal.append("PUT", "k6", "NEW6");
-      for (let i = 7; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
-      await wal.append("PUT", "k11", "v11");
-      let outcome: string;
-      try {
-        const r = await it.next();
-        outcome = r.done ? "done" : `yielded seq ${r.value.seqNum} (${r.value.value}) without noticing that seq 6 changed`;
-      } catch (e) {
-        outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
-      }
-      assert.equal(outcome, "WalTruncatedError");
-    } finally {
-      ac.abort();
-      await it.return(undefined).catch(() => {});
-      await reader.close();
-      await wal.close();
-    }
-  });
-});
-
-test("read-only follower ends when a truncateAfter rewrote a yielded record but the last record came back byte-identical (syncMode batch)", async () => {
-  await withTempDir(async (dir) => {
-    const wal = await WriteAheadLog.open(dir, { syncMode: "batch" });
-    for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
-    const reader = await WriteAheadLog.openReadOnly(dir);
-    const ac = new AbortController();
-    const it = reader.follow({ pollMs: 5, signal: ac.signal });
-    try {
-      const first = await take(it, 10);
-      assert.equal(first[5].value, "old6");
-      // The writer's own follower would end: seqs 6..10 it yielded now name other records (6 differs).
-      await wal.truncateAfter(5);
-      await wal.append("PUT", "k6", "NEW6");
-      for (let i = 7; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
-      await wal.append("PUT", "k11", "v11");
-      let outcome: string;
-      try {
-        const r = await it.next();
-        outcome = r.done ? "done" : `yielded seq ${r.value.seqNum} (${r.value.value}) without noticing that seq 6 changed`;
-      } catch (e) {
-        outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
-      }
-      assert.equal(outcome, "WalTruncatedError");
-    } finally {
-      ac.abort();
-      await it.return(undefined).catch(() => {});
-      await reader.close();
-      await wal.close();
-    }
-  });
-});
-
-test("read-only read(seq) after a truncateAfter + rotation re-created a segment under the same name (tail record identical)", async () => {
-  await withTempDir(async (dir) => {
-    // Small segments: every few records rotate.
-    const opts = { maxFileSize: 400 };
-    const wal = await WriteAheadLog.open(dir, opts);
-    for (let i = 1; i <= 12; i++) await wal.append("PUT", `k${i}`, `old${String(i).padStart(2, "0")}`);
-    const before = fs.readdirSync(dir).filter((n) => n.endsWith(".wal")).sort();
-    const reader = await WriteAheadLog.openReadOnly(dir);
-    try {
-      const last = reader.currentSeqNum();
-      // Read one record of every segment: indexes and descriptors cached.
-      for (let s = 1; s <= last; s++) await reader.read(s);
-      // Cut into the first segment: later segments deleted; re-append so that rotation re-creates them under the
-      // same names, every record the same but seq 6 (in a re-created segment).
-      await wal.truncateAfter(1);
-      for (let i = 2; i <= 12; i++) await wal.append("PUT", `k${i}`, i === 6 ? "new06" : `old${String(i).padStart(2, "0")}`);
-      const after = fs.readdirSync(dir).filter((n) => n.endsWith(".wal")).sort();
-      // Appends after a cut start a new segment, so the names need not come back; either way the old handle must
-      // read what a fresh one reads.
-      assert.ok(after.length > 0 && before.length > 0);
-      await reader.refresh();
-      const fresh = await WriteAheadLog.openReadOnly(dir);
-      try {
-        for (let s = 1; s <= last; s++) {
-          assert.deepEqual(await reader.read(s), await fresh.read(s), `read(${s}) on the old handle vs a fresh one`);
+        const first = await take(it, 10);
+        assert.equal(first[5].value, "old6");
+        // The writer's own follower would end: seqs 6..10 it yielded now name other records (6 differs).
+        await wal.truncateAfter(5);
+        await wal.append("PUT", "k6", "NEW6");
+        for (let i = 7; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
+        await wal.append("PUT", "k11", "v11");
+        let outcome: string;
+        try {
+          const r = await it.next();
+          outcome = r.done ? "done" : `yielded seq ${r.value.seqNum} (${r.value.value}) without noticing that seq 6 changed`;
+        } catch (e) {
+          outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
         }
-        assert.deepEqual((await reader.replay()).map((r) => r.value), (await fresh.replay()).map((r) => r.value));
+        assert.equal(outcome, "WalTruncatedError");
       } finally {
-        await fresh.close();
+        ac.abort();
+        await it.return(undefined).catch(() => {});
+        await reader.close();
+        await wal.close();
       }
-    } finally {
-      await reader.close();
-      await wal.close();
-    }
+    });
   });
-});
+}
 
-test("read-only read(seq) after a truncateAfter + rotation re-created a segment under the same name (tail record identical, syncMode none)", async () => {
-  await withTempDir(async (dir) => {
-    // Small segments: every few records rotate.
-    const opts = { maxFileSize: 400, syncMode: "none" as const };
-    const wal = await WriteAheadLog.open(dir, opts);
-    for (let i = 1; i <= 12; i++) await wal.append("PUT", `k${i}`, `old${String(i).padStart(2, "0")}`);
-    const before = fs.readdirSync(dir).filter((n) => n.endsWith(".wal")).sort();
-    const reader = await WriteAheadLog.openReadOnly(dir);
-    try {
-      const last = reader.currentSeqNum();
-      // Read one record of every segment: indexes and descriptors cached.
-      for (let s = 1; s <= last; s++) await reader.read(s);
-      // Cut into the first segment: later segments deleted; re-append so that rotation re-creates them under the
-      // same names, every record the same but seq 6 (in a re-created segment).
-      await wal.truncateAfter(1);
-      for (let i = 2; i <= 12; i++) await wal.append("PUT", `k${i}`, i === 6 ? "new06" : `old${String(i).padStart(2, "0")}`);
-      const after = fs.readdirSync(dir).filter((n) => n.endsWith(".wal")).sort();
-      // Appends after a cut start a new segment, so the names need not come back; either way the old handle must
-      // read what a fresh one reads.
-      assert.ok(after.length > 0 && before.length > 0);
-      await reader.refresh();
-      const fresh = await WriteAheadLog.openReadOnly(dir);
+for (const syncMode of ["sync", "none"] as const) {
+  test(`read-only read(seq) after a truncateAfter + rotation re-created a segment under the same name (tail record identical, syncMode ${syncMode})`, async () => {
+    await withTempDir(async (dir) => {
+      // Small segments: every few records rotate.
+      const opts = { maxFileSize: 400, syncMode };
+      const wal = await WriteAheadLog.open(dir, opts);
+      for (let i = 1; i <= 12; i++) await wal.append("PUT", `k${i}`, `old${String(i).padStart(2, "0")}`);
+      const before = fs.readdirSync(dir).filter((n) => n.endsWith(".wal")).sort();
+      const reader = await WriteAheadLog.openReadOnly(dir);
       try {
-        for (let s = 1; s <= last; s++) {
-          assert.deepEqual(await reader.read(s), await fresh.read(s), `read(${s}) on the old handle vs a fresh one`);
+        const last = reader.currentSeqNum();
+        // Read one record of every segment: indexes and descriptors cached.
+        for (let s = 1; s <= last; s++) await reader.read(s);
+        // Cut into the first segment: later segments deleted; re-append so that rotation re-creates them under the
+        // same names, every record the same but seq 6 (in a re-created segment).
+        await wal.truncateAfter(1);
+        for (let i = 2; i <= 12; i++) await wal.append("PUT", `k${i}`, i === 6 ? "new06" : `old${String(i).padStart(2, "0")}`);
+        const after = fs.readdirSync(dir).filter((n) => n.endsWith(".wal")).sort();
+        // Appends after a cut start a new segment, so the names need not come back; either way the old handle must
+        // read what a fresh one reads.
+        assert.ok(after.length > 0 && before.length > 0);
+        await reader.refresh();
+        const fresh = await WriteAheadLog.openReadOnly(dir);
+        try {
+          for (let s = 1; s <= last; s++) {
+            assert.deepEqual(await reader.read(s), await fresh.read(s), `read(${s}) on the old handle vs a fresh one`);
+          }
+          assert.deepEqual((await reader.replay()).map((r) => r.value), (await fresh.replay()).map((r) => r.value));
+        } finally {
+          await fresh.close();
         }
-        assert.deepEqual((await reader.replay()).map((r) => r.value), (await fresh.replay()).map((r) => r.value));
       } finally {
-        await fresh.close();
+        await reader.close();
+        await wal.close();
       }
-    } finally {
-      await reader.close();
-      await wal.close();
-    }
+    });
   });
-});
 
+}
 test("read-only handle opened on a pending truncateAfter (capView, no tail stamp) notices a second, lower cut", async () => {
   await withTempDir(async (dir) => {
     let wal = await WriteAheadLog.open(dir);

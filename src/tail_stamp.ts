@@ -1,0 +1,46 @@
+/**
+ * How a reader in another process notices the writer's `truncateAfter`: that cut shortens a segment in place, and
+ * appends may follow it, so the newest segment may be as long as a reader knows it and yet hold other records
+ * where the reader's last one was. The reader keeps the offset and the stored checksum of the last record it read
+ * (a stamp) and rereads those 4 bytes. Used by the read-only handle's refresh and by its followers' looks.
+ *
+ * @module
+ */
+
+import type { WalFile, WalFileSystem } from "./io/types.ts";
+
+/** The last record a reader read in its newest segment: where it starts (-1: none) and its stored checksum. */
+export interface TailStamp {
+  readonly at: number;
+  readonly crc: number;
+}
+
+/** The stamp of a segment the reader read no record from. */
+export const NO_TAIL: TailStamp = { at: -1, crc: 0 };
+
+/** The 4 bytes at `at` as an unsigned little-endian integer, or -1 if the file ends before them. */
+export function readCrcAt(file: WalFile, at: number): number {
+  const bytes = new Uint8Array(4);
+  if (file.read(bytes, at) < 4) return -1;
+  return (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0;
+}
+
+/** The stamp of the record at `at` of `path`, or NO_TAIL when `at` < 0. */
+export function tailStamp(fs: WalFileSystem, path: string, at: number): TailStamp {
+  if (at < 0) return NO_TAIL;
+  const file = fs.openRead(path);
+  try {
+    return { at, crc: readCrcAt(file, at) };
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * True when `file`, the reader's newest segment, no longer holds what the reader read: shorter than `activeEnd`
+ * (where the reader's records end), or another checksum where its last record was.
+ */
+export function tailCut(file: WalFile, activeEnd: number, tail: TailStamp): boolean {
+  if (file.size() < activeEnd) return true;
+  return tail.at >= 0 && readCrcAt(file, tail.at) !== tail.crc;
+}
