@@ -87,6 +87,13 @@ export interface FollowSource {
   fill(state: FollowState, out: WalRecord[], limit: number, maxBytes: number): boolean;
 }
 
+/** A follower that `follow()` checked and registered, for its generator to run. */
+export interface BegunFollow {
+  state: FollowState;
+  source: FollowSource;
+  signal: AbortSignal | undefined;
+}
+
 /** Marks a follower ended cleanly (`close()`): its next step is `done`. */
 const CLEAN_END: unique symbol = Symbol("clean end");
 
@@ -106,6 +113,11 @@ export interface FollowState {
   ended: { readonly reason: unknown } | null;
   /** Wakes it if it is waiting for news (to see that it ended). */
   wake: (() => void) | null;
+  /**
+   * True from `follow()` without an afterSeq until its generator first runs: it starts at the oldest record
+   * there is then, so a truncate in between moves it rather than ending it (as it does a stream not yet started).
+   */
+  fromOldest: boolean;
 }
 
 /** The seq after which a fresh cursor goes on where this follower's cursor is: a unit boundary. */
@@ -219,10 +231,25 @@ export class Followers {
     }
   }
 
-  /** Starts tracking a follower whose generator began running. */
-  add(slot: FollowSlot, state: FollowState): void {
+  /**
+   * Starts tracking a follower that reads after `afterSeq` from `source`'s files as they are now. Called when
+   * `follow()` is, not when its generator first runs: a truncate or close between the two reaches it as it reaches
+   * a running one. Its cursor opens no file before its first step.
+   */
+  begin(slot: FollowSlot, source: FollowSource, afterSeq: number, fromOldest = false): FollowState {
+    const state: FollowState = {
+      cursor: new LogCursor(this.#fs, source.segments(), source.activeEnd(), afterSeq, true, true),
+      position: afterSeq,
+      chunk: [],
+      next: 0,
+      more: true,
+      ended: null,
+      wake: null,
+      fromOldest,
+    };
     slot.state = state;
     this.#live.add(state);
+    return state;
   }
 
   /** Watches a follower's generator: if it is collected before it ended, its cursor is closed. */
@@ -241,30 +268,19 @@ export class Followers {
 }
 
 /**
- * The follower's loop: what is readable now after `afterSeq`, then, each time the source announces a change,
+ * The follower's loop: what is readable now after its position, then, each time the source announces a change,
  * what became readable since; until its signal aborts, the consumer returns, or the log ends it.
  */
 export async function* followLog(
-  fs: WalFileSystem,
   followers: Followers,
   source: FollowSource,
-  afterSeq: number,
+  state: FollowState,
   signal: AbortSignal | undefined,
   slot: FollowSlot,
 ): AsyncGenerator<WalRecord, void, undefined> {
-  // Before the cursor exists: an aborted follower opens nothing.
-  signal?.throwIfAborted();
-  const chunk: WalRecord[] = [];
-  const state: FollowState = {
-    cursor: new LogCursor(fs, source.segments(), source.activeEnd(), afterSeq, true, true),
-    position: afterSeq,
-    chunk,
-    next: 0,
-    more: true,
-    ended: null,
-    wake: null,
-  };
-  followers.add(slot, state);
+  const chunk = state.chunk;
+  state.fromOldest = false;
+  if (signal?.aborted) followers.abort(state, signal.reason);
   // The descriptor is released when the signal aborts, not when the consumer next steps (it may never).
   const onAbort = () => followers.abort(state, signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });

@@ -23,7 +23,7 @@ import { resolveOptions } from "./options.ts";
 import type { ResolvedOptions, SyncMode, WalOptions } from "./options.ts";
 import { LogCursor } from "./cursor.ts";
 import { FollowHub, Followers, followLog, followStart } from "./follow.ts";
-import type { FollowOptions, FollowSlot, FollowSource, FollowState } from "./follow.ts";
+import type { BegunFollow, FollowOptions, FollowSlot, FollowSource, FollowState } from "./follow.ts";
 import { ReadOnlyLog } from "./readonly.ts";
 import type { ReadOnlyOptions } from "./readonly.ts";
 import type { WalRecord } from "./reader.ts";
@@ -516,7 +516,9 @@ export class WriteAheadLog {
    * It ends on the signal's abort (its next step rejects with the signal's `reason`), on `return()` (a `break`
    * out of `for await`), and cleanly (`done`) on `close()`, without yielding what it had not yet yielded: resume
    * with `afterSeq` set to the last seq seen. A `truncate(n)` that removes records it has not yet yielded ends it
-   * with WalTruncatedError; any other truncate leaves it going.
+   * with WalTruncatedError; any other truncate leaves it going. `afterSeq` is checked against the log as it is
+   * when `follow` is called, and the follower is subject to truncates and `close()` from then on, also before its
+   * first step.
    *
    * @throws WalInvalidArgumentError for a bad `afterSeq` or `signal` (on the first step).
    * @example
@@ -540,12 +542,20 @@ export class WriteAheadLog {
    */
   follow(options?: FollowOptions): AsyncGenerator<WalRecord, void, undefined> {
     const slot: FollowSlot = { state: null };
-    const generator = this.#follow(options, slot);
+    // Checked and registered now, against the log as the caller sees it: a truncateAfter or close held behind
+    // earlier calls reaches this follower even if its first step comes after them.
+    let begun: BegunFollow | { error: unknown };
+    try {
+      begun = this.#beginFollow(options, slot);
+    } catch (error) {
+      begun = { error };
+    }
+    const generator = this.#follow(begun, slot);
     this.#followers.watch(generator, slot);
     return generator;
   }
 
-  async *#follow(options: FollowOptions | undefined, slot: FollowSlot): AsyncGenerator<WalRecord, void, undefined> {
+  #beginFollow(options: FollowOptions | undefined, slot: FollowSlot): BegunFollow {
     const broken = this.#check();
     if (broken !== null && !(broken instanceof WalCorruptionError)) throw broken;
     const afterSeq = checkReadOptions(options);
@@ -566,7 +576,15 @@ export class WriteAheadLog {
         return more;
       },
     };
-    yield* followLog(this.#fs, this.#followers, source, from, signal, slot);
+    return { state: this.#followers.begin(slot, source, from, options?.afterSeq === undefined), source, signal };
+  }
+
+  async *#follow(
+    begun: BegunFollow | { error: unknown },
+    slot: FollowSlot,
+  ): AsyncGenerator<WalRecord, void, undefined> {
+    if ("error" in begun) throw begun.error;
+    yield* followLog(this.#followers, begun.source, begun.state, begun.signal, slot);
   }
 
   #watched(options: ReadOptions | undefined, committedOnly: boolean): AsyncGenerator<WalRecord, void, undefined> {
@@ -662,7 +680,7 @@ export class WriteAheadLog {
     if (upTo < writer.segments[0].firstSeq) return;
     const activeBefore = writer.segments[writer.segments.length - 1].name;
     this.#streams.end((s) => lowestToCome(s) <= upTo ? new WalTruncatedError(upTo, s.position) : null);
-    this.#followers.end((s) => lowestToCome(s) <= upTo ? new WalTruncatedError(upTo, s.position) : null);
+    this.#followers.end((s) => !s.fromOldest && lowestToCome(s) <= upTo ? new WalTruncatedError(upTo, s.position) : null);
     try {
       writer.segments = truncateLog(this.#fs, this.#path, upTo);
       this.#lookup.retain(writer.segments);

@@ -64,6 +64,35 @@ test("follow({ afterSeq: currentSeqNum() }) taken while a truncateAfter and appe
   });
 });
 
+test("follow() is checked against the log when it is called: cuts and close before its first step reach it", async () => {
+  await withTempDir(async (dir) => {
+    const wal = await WriteAheadLog.open(dir);
+    for (let i = 1; i <= 10; i++) await wal.append("PUT", `k${i}`, `v${i}`);
+    const outcome = (it: AsyncGenerator<WalRecord>) =>
+      it.next().then(
+        (r) => (r.done ? "done" : `yielded ${r.value.seqNum}`),
+        (e) => (e instanceof WalTruncatedError ? `WalTruncatedError(${e.upToSeq}, ${e.position})` : `threw ${e}`),
+      );
+    // After seq 10, stepped once the cut and a new seq 6 are durable: the cut removed what it was after.
+    const past = wal.follow({ afterSeq: 10 });
+    const atCut = wal.follow({ afterSeq: 5 });
+    const oldest = wal.follow();
+    await wal.truncateAfter(5);
+    await wal.append("PUT", "k6", "new6");
+    assert.equal(await outcome(past), "WalTruncatedError(5, 10)");
+    assert.equal(await outcome(atCut), "yielded 6");
+    // From the oldest record: a truncate before its first step moves it, as it does a stream not yet started.
+    await wal.truncate(3);
+    assert.equal(await outcome(oldest), "yielded 4");
+    const afterThree = wal.follow({ afterSeq: 3 });
+    await wal.truncate(4);
+    assert.equal(await outcome(afterThree), "WalTruncatedError(4, 3)");
+    const unstarted = wal.follow({ afterSeq: 6 });
+    await wal.close();
+    assert.equal(await outcome(unstarted), "done");
+  });
+});
+
 test("100 followers, three cuts in a row, each resumes from its error without loss or duplicates", async () => {
   await withTempDir(async (dir) => {
     const wal = await WriteAheadLog.open(dir, { syncMode: "none" });

@@ -500,8 +500,12 @@ test("Followers.cutAfter (the hook truncateAfter(n) calls): ends followers that 
       changed: () => hub.next(),
       fill: (state, out, limit, maxBytes) => state.cursor.fill(out, limit, maxBytes),
     };
-    const ahead = followLog(nodeFileSystem, followers, source, 0, undefined, { state: null });
-    const behind = followLog(nodeFileSystem, followers, source, 0, undefined, { state: null });
+    const start = () => {
+      const slot = { state: null };
+      return followLog(followers, source, followers.begin(slot, source, 0), undefined, slot);
+    };
+    const ahead = start();
+    const behind = start();
     assert.equal((await take(ahead, 15)).at(-1)?.seqNum, 15);
     assert.equal((await take(behind, 5)).at(-1)?.seqNum, 5); // it has read on to 40: 6..40 wait in its chunk
     followers.cutAfter(10, segments, end, (s) => new WalTruncatedError(10, s.position));
