@@ -19,7 +19,7 @@ type Crc32Fn = (data: Uint8Array) => number;
 let table: Uint32Array | undefined;
 
 /** The checksum computed in JavaScript, one table lookup per byte; for runtimes without a native CRC-32. */
-export function crc32Portable(data: Uint8Array): number {
+export function crc32Portable(data: Uint8Array, seed = 0): number {
   if (table === undefined) {
     table = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
@@ -29,7 +29,7 @@ export function crc32Portable(data: Uint8Array): number {
     }
   }
   const t = table;
-  let crc = 0xffffffff;
+  let crc = (seed ^ 0xffffffff) >>> 0;
   for (let i = 0; i < data.length; i++) crc = t[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
@@ -42,3 +42,10 @@ export const crc32IsNative: boolean = bunCrc32 !== undefined || typeof nativeCrc
 /** The checksum of `data` as an unsigned 32-bit integer. */
 export const crc32: Crc32Fn = bunCrc32 ??
   (typeof nativeCrc32 === "function" ? (data) => nativeCrc32(data) : crc32Portable);
+
+/**
+ * The checksum of the bytes before `data` (whose CRC-32 is `seed`) followed by `data`: a CRC-32 computed in
+ * pieces, as of a file read in chunks.
+ */
+export const crc32Continue: (data: Uint8Array, seed: number) => number = bunCrc32 ??
+  (typeof nativeCrc32 === "function" ? (data, seed) => nativeCrc32(data, seed) : crc32Portable);

@@ -43,6 +43,7 @@ import {
   KNOWN_FLAGS,
   MAX_OP_TYPE_BYTES,
   MAX_PAYLOAD_BYTES,
+  parseSealName,
   parseSegmentName,
   RECORD_HEADER_SIZE,
   RECORD_HEADER_SIZE_V1,
@@ -50,6 +51,7 @@ import {
 } from "./format.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
 import { ReadBuffer, SegmentScanner, withScanChunk } from "./reader.ts";
+import { hasSeal, matchesSeal, pruneSeals, readSeal, removeSeal } from "./seal.ts";
 import { crc32 } from "./crc32.ts";
 import { errorCode } from "./io/types.ts";
 import {
@@ -190,7 +192,9 @@ export function recoverLog(
   let segments = listSegments(fs, dir);
   if (segments.length === 0) {
     report.clean = report.actions.length === 0;
-    return { segments: [createSegment(fs, dir, 1)], nextSeq: 1, activeEnd: SEGMENT_HEADER_SIZE, report };
+    segments = [createSegment(fs, dir, 1)];
+    pruneSeals(fs, dir, segments);
+    return { segments, nextSeq: 1, activeEnd: SEGMENT_HEADER_SIZE, report };
   }
   refuseNewerVersions(fs, segments);
 
@@ -244,6 +248,8 @@ export function recoverLog(
       lastEnd = startCurrentVersion(fs, dir, segments, nextSeq, lastEnd);
     }
   }
+  for (const seg of found.staleSeals) removeSeal(fs, seg);
+  pruneSeals(fs, dir, segments);
   report.clean = report.actions.length === 0;
   return { segments, nextSeq, activeEnd: lastEnd, report };
 }
@@ -266,6 +272,8 @@ export interface LogScan {
   segmentsVerified: number;
   /** Bytes read to verify them. */
   bytesVerified: number;
+  /** Segments with a seal that does not vouch for them (stale, torn, or the segment was damaged since). */
+  staleSeals: SegmentInfo[];
 }
 
 /**
@@ -289,6 +297,9 @@ export function scanLog(
   let segmentsVerified = 0;
   let bytesVerified = 0;
   const zeroTails: { index: number; end: number; zeros: number }[] = [];
+  /** The segment last read, when its seal vouched for it: where its last record starts is not known. */
+  let sealedLast = -1;
+  const staleSeals: SegmentInfo[] = [];
   for (let i = 0; i <= last && damage === null; i++) {
     const seg = segments[i];
     const scanFully = verify === "full" || i === last;
@@ -321,7 +332,10 @@ export function scanLog(
         lastSeq = null;
         continue;
       }
-      const result = scan(file, seg.firstSeq, chunk, header);
+      // A segment before the newest whose seal vouches for all its bytes needs no record-by-record check.
+      const sealed = i < last ? checkSealed(fs, seg, file, chunk, staleSeals) : null;
+      const result = sealed ?? scan(file, seg.firstSeq, chunk, header);
+      sealedLast = sealed === null ? -1 : i;
       segmentsVerified++;
       bytesVerified += result.size;
       onSegment?.(result.size);
@@ -336,7 +350,38 @@ export function scanLog(
       file.close();
     }
   }
-  return { damage, lastSeq, lastEnd, lastStart, lastVersion, zeroTails, segmentsVerified, bytesVerified };
+  // Damage after a sealed segment (a later one's header or first seq): its last record is the log's last.
+  if (sealedLast >= 0) lastStart = lastRecordStart(fs, segments[sealedLast], chunk, lastVersion);
+  return { damage, lastSeq, lastEnd, lastStart, lastVersion, zeroTails, segmentsVerified, bytesVerified, staleSeals };
+}
+
+/**
+ * The scan result of a segment whose seal checks out (see seal.ts), or null to check it record by record (a seal
+ * that exists but does not check out is added to `stale`).
+ */
+function checkSealed(fs: WalFileSystem, seg: SegmentInfo, file: WalFile, chunk: ReadBuffer, stale: SegmentInfo[]): ScanResult | null {
+  const seal = readSeal(fs, seg);
+  if (seal === null) {
+    if (hasSeal(fs, seg)) stale.push(seg);
+    return null;
+  }
+  const intact = withScanChunk(chunk, Math.min(seal.size, WALK_CHUNK_BYTES), (c) => matchesSeal(file, seal, c.bytes));
+  if (!intact) {
+    stale.push(seg);
+    return null;
+  }
+  // `start` is filled in by scanLog when it is needed.
+  return { lastSeq: seal.lastSeq, start: -1, size: seal.size, damage: null, end: seal.size, zeros: 0, validAfter: 0, proven: false };
+}
+
+/** Where the last record of a segment (intact: its seal checked out) starts. */
+function lastRecordStart(fs: WalFileSystem, seg: SegmentInfo, chunk: ReadBuffer, version: number): number {
+  const file = fs.openRead(seg.path);
+  try {
+    return scan(file, seg.firstSeq, chunk, version).start;
+  } finally {
+    file.close();
+  }
 }
 
 /**
@@ -437,7 +482,7 @@ function startCurrentVersion(
 
 /** Whether a directory entry is one the log may own or an OS leaves behind. */
 function isLogFile(name: string): boolean {
-  return name === LOCK_FILE || name === TRUNCATE_FILE || isOwnTempName(name) ||
+  return name === LOCK_FILE || name === TRUNCATE_FILE || isOwnTempName(name) || parseSealName(name) !== null ||
     (name.startsWith("quarantine-") && name.endsWith(".bin")) || name.startsWith(".") || name === "lost+found";
 }
 

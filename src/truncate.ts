@@ -14,6 +14,7 @@ import { encodeSegmentHeader, encodeTruncateFile, decodeTruncateFile, segmentNam
 import { WalCorruptionError } from "./errors.ts";
 import type { WalFileSystem } from "./io/types.ts";
 import { SegmentScanner } from "./reader.ts";
+import { removeSeal } from "./seal.ts";
 import { copyRange, createSegment, listSegments, TEMP_SUFFIX, writeFileDurably } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 
@@ -86,6 +87,7 @@ function applyTruncate(fs: WalFileSystem, dir: string, upTo: number): void {
   }
   for (const seg of segments) {
     if (seg.firstSeq >= target) break;
+    removeSeal(fs, seg);
     fs.remove(seg.path);
   }
   fs.syncDir(dir);

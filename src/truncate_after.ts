@@ -17,6 +17,7 @@ import { FORMAT_VERSION } from "./format.ts";
 import { WalCorruptionError } from "./errors.ts";
 import type { WalFileSystem } from "./io/types.ts";
 import { SegmentScanner } from "./reader.ts";
+import { removeSeal } from "./seal.ts";
 import { createSegment, listSegments, readSegmentHeader, writeFileDurably } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 import { TRUNCATE_FILE } from "./truncate.ts";
@@ -117,12 +118,17 @@ function applyTruncateAfter(fs: WalFileSystem, dir: string, keepThrough: number,
   const segments = listSegments(fs, dir);
   const holder = holderIndex(segments, target);
   // Newest first, so that the files left are always a prefix of the log.
-  for (let i = segments.length - 1; i > holder; i--) fs.remove(segments[i].path);
+  for (let i = segments.length - 1; i > holder; i--) {
+    removeSeal(fs, segments[i]);
+    fs.remove(segments[i].path);
+  }
   if (holder < 0) {
     // Only a damaged directory gets here (the cut never goes below the first segment): numbering goes on at target.
     createSegment(fs, dir, target);
   } else {
     const seg = segments[holder];
+    // The cut segment is the newest now and will be appended to or sealed again: its seal would be stale.
+    removeSeal(fs, seg);
     cutSegment(fs, seg, keepThrough, known?.path === seg.path ? known.end : undefined);
   }
   fs.syncDir(dir);

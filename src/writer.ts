@@ -18,11 +18,13 @@
 
 import { setImmediate } from "node:timers";
 
-import { KIND_CHECKPOINT, KIND_COMMIT, SEGMENT_HEADER_SIZE } from "./format.ts";
+import { crc32, crc32Continue } from "./crc32.ts";
+import { encodeSegmentHeader, KIND_CHECKPOINT, KIND_COMMIT, SEGMENT_HEADER_SIZE } from "./format.ts";
 import { RecordEncoder } from "./encoder.ts";
 import { WalClosedError, WalFailedError } from "./errors.ts";
 import type { WalError } from "./errors.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
+import { writeSeal } from "./seal.ts";
 import { createSegment } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 import type { IoMode, SlowSyncInfo, SyncMode } from "./options.ts";
@@ -165,6 +167,11 @@ export class LogWriter {
   #ackedUnsynced = 0;
   /** False after a preallocation failed (disk full): this segment grows by plain appends from then on. */
   #preallocating = true;
+  /**
+   * CRC-32 of the active segment's bytes written so far, kept from its header on when this writer created it (or
+   * found it holding only its header), else null: only such a segment gets a seal when it is rotated away from.
+   */
+  #sealCrc: number | null = null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #broken: WalError | null = null;
   #flushTask = () => this.flush();
@@ -241,6 +248,7 @@ export class LogWriter {
     this.#ackedPos = activeEnd;
     this.#allocated = this.#file.size();
     this.#plannedSize = activeEnd;
+    this.#sealCrc = this.#startSeal();
   }
 
   /** Why the writer refuses work, or null while it accepts it. */
@@ -435,6 +443,7 @@ export class LogWriter {
         // the log never has a durable segment after a non-durable one.
         this.#trim();
         this.#datasync(this.#unsynced + records - unit.records);
+        this.#seal(unit.firstSeq - 1);
         this.#resolve(units, settled, i);
         settled = i;
         this.#rotate(unit.firstSeq);
@@ -569,6 +578,7 @@ export class LogWriter {
     if (to <= from) return to;
     this.stats.writes++;
     this.#file.writeAt(bytes.subarray(from, to), this.#writePos);
+    if (this.#sealCrc !== null) this.#sealCrc = crc32Continue(bytes.subarray(from, to), this.#sealCrc);
     this.onWrite?.(this.segments[this.segments.length - 1], bytes, from, to, this.#writePos);
     this.bytes += to - from;
     this.#writePos += to - from;
@@ -659,6 +669,22 @@ export class LogWriter {
     if (typeof t === "object" && typeof t.unref === "function") t.unref();
   }
 
+  /**
+   * Writes the seal of the active segment, durable (fdatasync'ed) up to its last record `lastSeq` and about to be
+   * left for a new one (see format.ts). None for a segment whose bytes this writer has no checksum of.
+   */
+  #seal(lastSeq: number): void {
+    const active = this.segments[this.segments.length - 1];
+    if (this.#sealCrc === null || lastSeq < active.firstSeq) return;
+    writeSeal(this.#fs, active, { firstSeq: active.firstSeq, lastSeq, size: this.#writePos, segmentCrc: this.#sealCrc });
+  }
+
+  /** The seal checksum to start the active segment with: known only while it holds nothing but its header. */
+  #startSeal(): number | null {
+    if (this.#writePos !== SEGMENT_HEADER_SIZE) return null;
+    return crc32(encodeSegmentHeader(this.segments[this.segments.length - 1].firstSeq));
+  }
+
   #rotate(firstSeq: number): void {
     const segment = createSegment(this.#fs, this.#dir, firstSeq);
     const file = this.#fs.openWrite(segment.path, { create: false });
@@ -669,6 +695,7 @@ export class LogWriter {
     this.#allocated = SEGMENT_HEADER_SIZE;
     this.#preallocating = true;
     this.segments.push(segment);
+    this.#sealCrc = this.#startSeal();
   }
 
   #rejectQueued(error: unknown): void {
@@ -709,6 +736,7 @@ export class LogWriter {
     this.#allocated = this.#writePos;
     this.#plannedSize = this.#writePos;
     this.#preallocating = true;
+    this.#sealCrc = this.#startSeal();
   }
 
   /**

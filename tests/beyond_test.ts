@@ -401,7 +401,10 @@ test("reads check seqs too: a well-checksummed record with the wrong seq in an u
       for await (const _ of iterating.iterate()) { /* drain */ }
     }, WalCorruptionError);
     await iterating.close();
-    // Full verification on open finds the same record and keeps what precedes it.
+    // Full verification on open finds the same record and keeps what precedes it, checking record by record. (The
+    // segment's seal does not see this edit: the seq and the header checksum rewritten together are a CRC-32
+    // codeword, which no CRC-32 over the whole file can tell; seal_test covers that limit.)
+    fs.rmSync(first.replace(/\.wal$/, ".seal"));
     await assert.rejects(WriteAheadLog.open(dir, { recovery: "strict" }), /seq 4 where 3/);
     const repaired = await WriteAheadLog.open(dir);
     assert.deepEqual((await repaired.replay()).map((r) => r.seqNum), [1, 2]);
