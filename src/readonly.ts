@@ -56,6 +56,11 @@ export interface ReadOnlyOptions {
    * progress display).
    */
   onProgress?: (bytesRead: number, bytesTotal: number) => void;
+  /**
+   * Check every record's own checksum, also in the segments whose seal vouches for them (default false: such a
+   * segment is checked with one CRC-32 over the file; see README, "Recovery"). `wal verify` sets it.
+   */
+  verifyEveryRecord?: boolean;
 }
 
 /** Options of {@link ReadOnlyLog.follow}. */
@@ -149,7 +154,8 @@ export class ReadOnlyLog {
   }
 
   /**
-   * Opens the log in `dir` for reading: verifies every record of every segment, changes nothing.
+   * Opens the log in `dir` for reading: verifies every segment (record by record, or with one CRC-32 over the
+   * file for a sealed one unless `verifyEveryRecord`), changes nothing.
    *
    * @throws WalFormatError when `dir` is missing, not a directory, not a log, or of a newer format version.
    * @throws WalInvalidArgumentError for a bad `dir` or option.
@@ -164,6 +170,10 @@ export class ReadOnlyLog {
     if (options?.onProgress !== undefined && typeof options.onProgress !== "function") {
       throw new WalInvalidArgumentError("options.onProgress", "must be a function");
     }
+    const everyRecord = options?.verifyEveryRecord ?? false;
+    if (typeof everyRecord !== "boolean") {
+      throw new WalInvalidArgumentError("options.verifyEveryRecord", "must be a boolean or undefined");
+    }
     const fs = options?.fs ?? await defaultFileSystem();
     try {
       const path = realDirectory(fs, dir);
@@ -171,7 +181,7 @@ export class ReadOnlyLog {
       let attempt = 0;
       for (;;) {
         try {
-          return await ReadOnlyLog.#scan(dir, path, fs, options?.onProgress);
+          return await ReadOnlyLog.#scan(dir, path, fs, options?.onProgress, everyRecord);
         } catch (e) {
           // A live writer's truncate or rotation removed or renamed a file between the listing and the read.
           if (errorCode(e) !== "ENOENT" || ++attempt > 3) throw e;
@@ -183,7 +193,13 @@ export class ReadOnlyLog {
     }
   }
 
-  static async #scan(dir: string, path: string, fs: WalFileSystem, onProgress?: ReadOnlyOptions["onProgress"]): Promise<ReadOnlyLog> {
+  static async #scan(
+    dir: string,
+    path: string,
+    fs: WalFileSystem,
+    onProgress: ReadOnlyOptions["onProgress"],
+    everyRecord: boolean,
+  ): Promise<ReadOnlyLog> {
     const actions: RecoveryAction[] = [];
     for (const name of fs.list(path)) {
       if (!isOwnTempName(name)) continue;
@@ -223,7 +239,7 @@ export class ReadOnlyLog {
     let found = scanLog(fs, segments, "full", chunk, (bytes) => {
       done += bytes;
       onProgress?.(done, Math.max(total, done));
-    });
+    }, !everyRecord);
     // A stop in the newest segment may be a live writer's write in flight: read that segment again after a
     // pause, until the stop stays where it was (then it is real) or the segment reads clean.
     // A stop counts as real only once neither it nor the segment's size moved over a pause: one large write in

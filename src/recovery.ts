@@ -279,7 +279,8 @@ export interface LogScan {
 /**
  * Reads the log's segments (every record, or with `verify: "tail"` only the newest segment's) up to the first
  * damage, and says where the valid log ends. Reads only: `open` repairs from its result, `openReadOnly`
- * reports it. `onSegment` is told the size of each segment read, as it is done.
+ * reports it. `onSegment` is told the size of each segment read, as it is done. A segment before the newest whose
+ * seal vouches for it is checked with one CRC-32 over the file, unless `useSeals` is false.
  */
 export function scanLog(
   fs: WalFileSystem,
@@ -287,6 +288,7 @@ export function scanLog(
   verify: "full" | "tail",
   chunk: ReadBuffer,
   onSegment?: (bytes: number) => void,
+  useSeals = true,
 ): LogScan {
   const last = segments.length - 1;
   let damage: Damage | null = null;
@@ -333,7 +335,7 @@ export function scanLog(
         continue;
       }
       // A segment before the newest whose seal vouches for all its bytes needs no record-by-record check.
-      const sealed = i < last ? checkSealed(fs, seg, file, chunk, staleSeals) : null;
+      const sealed = useSeals && i < last ? checkSealed(fs, seg, file, chunk, staleSeals) : null;
       const result = sealed ?? scan(file, seg.firstSeq, chunk, header);
       sealedLast = sealed === null ? -1 : i;
       segmentsVerified++;

@@ -15,6 +15,8 @@ import { payloadFor, runtimeBinary } from "./fixtures/child_writer.ts";
 import type { Runtime } from "./fixtures/child_writer.ts";
 import { startWriter } from "./fixtures/live_writer.ts";
 import { removeDir, segmentFiles, tempDir } from "./helpers.ts";
+import { crc32 } from "../src/crc32.ts";
+import { decodeSeal, encodeSeal } from "../src/format.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MAIN = path.join(ROOT, "src", "cli", "main.ts");
@@ -79,6 +81,7 @@ const base = tempDir("wal-cli-");
 const clean = path.join(base, "clean");
 const torn = path.join(base, "torn");
 const middle = path.join(base, "middle");
+const forged = path.join(base, "forged");
 let records: WalRecord[] = [];
 const ready = (async () => {
   fs.mkdirSync(clean);
@@ -92,6 +95,13 @@ const ready = (async () => {
   const bytes = fs.readFileSync(victim);
   bytes[bytes.length - 2] ^= 0x55;
   fs.writeFileSync(victim, bytes);
+  // The same damage under a seal rewritten to vouch for it: only a record-by-record check sees it.
+  copyDir(middle, forged);
+  const forgedVictim = segmentFiles(forged)[1];
+  const sealFile = forgedVictim.replace(/\.wal$/, ".seal");
+  const seal = decodeSeal(new Uint8Array(fs.readFileSync(sealFile)));
+  assert.ok(seal !== null, "the writer sealed the segment");
+  fs.writeFileSync(sealFile, encodeSeal({ ...seal, segmentCrc: crc32(new Uint8Array(fs.readFileSync(forgedVictim))) }));
 })();
 
 for (const rt of RUNTIMES) {
@@ -140,9 +150,10 @@ for (const rt of RUNTIMES) {
     await ready;
     const beforeTorn = snapshot(torn);
     const beforeMiddle = snapshot(middle);
-    const [t, m, mDump, missing, bad, unknown] = await Promise.all([
+    const [t, m, f, mDump, missing, bad, unknown] = await Promise.all([
       wal(rt, ["verify", torn]),
       wal(rt, ["verify", middle]),
+      wal(rt, ["verify", forged]),
       wal(rt, ["dump", middle, "--json"]),
       wal(rt, ["verify", path.join(base, "missing")]),
       wal(rt, ["dump", clean, "--from", "x"]),
@@ -155,6 +166,10 @@ for (const rt of RUNTIMES) {
     const victim = fs.realpathSync(segmentFiles(middle)[1]);
     assert.match(m.stdout, new RegExp(`^DAMAGE ${victim} at offset \\d+ \\(expected seq \\d+\\): .*checksum.*crash cannot explain`, "m"));
     assert.match(m.stdout, /^open would quarantined-segment /m);
+    // verify trusts no seal.
+    assert.equal(f.code, 1, f.stdout + f.stderr);
+    const forgedVictim = fs.realpathSync(segmentFiles(forged)[1]);
+    assert.match(f.stdout, new RegExp(`^DAMAGE ${forgedVictim} at offset \\d+ \\(expected seq \\d+\\): .*checksum`, "m"));
     // dump reads the valid prefix only, and says where it ends.
     const kept = mDump.stdout.trimEnd().split("\n").map(fromJson);
     assert.ok(kept.length > 0 && kept.length < records.length);

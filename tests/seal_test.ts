@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { WalCorruptionError, WriteAheadLog } from "../mod.ts";
+import { WalCorruptionError, WalInvalidArgumentError, WriteAheadLog } from "../mod.ts";
 import { decodeSeal, encodeSeal } from "../src/format.ts";
 import { crc32 } from "../src/crc32.ts";
 import { nodeFileSystem } from "../src/io/node_fs.ts";
@@ -78,6 +78,17 @@ test("open trusts a seal that matches every byte and checks record by record wit
     // Reads check each record on their own.
     await assert.rejects(trusted.replay(), WalCorruptionError);
     await trusted.close();
+    // A read-only open trusts it too, unless told to check every record (as `wal verify` does).
+    const reader = await WriteAheadLog.openReadOnly(dir);
+    assert.equal(reader.damage, null);
+    await reader.close();
+    const thorough = await WriteAheadLog.openReadOnly(dir, { verifyEveryRecord: true });
+    assert.equal(thorough.damage?.seq, 1);
+    await thorough.close();
+    await assert.rejects(
+      WriteAheadLog.openReadOnly(dir, { verifyEveryRecord: "yes" as unknown as boolean }),
+      (e: unknown) => e instanceof WalInvalidArgumentError && /options\.verifyEveryRecord/.test(e.message),
+    );
     // Without a seal the same open finds the record.
     fs.rmSync(sealOf(first));
     await assert.rejects(WriteAheadLog.open(dir, { recovery: "strict" }), /seq 1/);
