@@ -23,6 +23,7 @@ import { resolveOptions } from "./options.ts";
 import type { ResolvedOptions, SyncMode, WalOptions } from "./options.ts";
 import { LogCursor } from "./cursor.ts";
 import { FollowHub, Followers, followLog, followStart } from "./follow.ts";
+import { HeldCalls } from "./held_calls.ts";
 import type { BegunFollow, FollowOptions, FollowSlot, FollowSource, FollowState } from "./follow.ts";
 import { ReadOnlyLog } from "./readonly.ts";
 import type { ReadOnlyOptions } from "./readonly.ts";
@@ -149,13 +150,8 @@ export class WriteAheadLog {
   #hub = new FollowHub();
   /** Sizes of sealed segments (which never change) by name, so `stats()` reads each one once. */
   #sealedSizes = new Map<string, number>();
-  /**
-   * While a `truncateAfter` runs (null otherwise): the write calls made since, in call order. They are issued when
-   * it is done, before its promise resolves, so that each gets its seq after the cut (see {@link truncateAfter}).
-   */
-  #held: HeldCall[] | null = null;
-  /** `close()` calls waiting for the held calls to be issued. */
-  #heldWaiters: (() => void)[] = [];
+  /** Write calls made while a `truncateAfter` runs, issued after it (see {@link truncateAfter}). */
+  #held: HeldCalls;
   /** `close()` is waiting for held calls: new calls are refused as after a close. */
   #closingHeld = false;
   /** The last seq each open stream may yield: the log's last seq when it began (appends after it are not read). */
@@ -182,6 +178,7 @@ export class WriteAheadLog {
     this.recovery = report;
     this.syncMode = options.syncMode;
     this.#followers = new Followers(fs);
+    this.#held = new HeldCalls(() => this.#writer.broken);
     const hub = this.#hub;
     writer.onVisible = () => hub.wake();
   }
@@ -266,65 +263,6 @@ export class WriteAheadLog {
   }
 
   /**
-   * Runs `issue` now when nothing is held, else once every call held before it was issued. `exclusive` (a
-   * `truncateAfter`, or a truncate held behind one): later calls are held until the promise `issue` returns
-   * settles. Arguments were checked already.
-   */
-  #hold<T>(issue: () => Promise<T>, exclusive: boolean): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const call: HeldCall = { issue, exclusive, resolve: resolve as (v: unknown) => void, reject };
-      if (this.#held !== null) this.#held.push(call);
-      else if (exclusive) {
-        this.#held = [];
-        this.#runHeld(call);
-      } else this.#issueHeld(call);
-    });
-  }
-
-  #issueHeld(call: HeldCall): void {
-    const broken = this.#writer.broken;
-    if (broken !== null) return call.reject(broken);
-    try {
-      call.issue().then(call.resolve, call.reject);
-    } catch (e) {
-      call.reject(e);
-    }
-  }
-
-  /** Runs an exclusive call; when it settles, issues what was held behind it before its caller hears back. */
-  #runHeld(call: HeldCall): void {
-    const done = (settle: () => void) => {
-      this.#releaseHeld();
-      settle();
-    };
-    let result: Promise<unknown>;
-    const broken = this.#writer.broken;
-    try {
-      result = broken !== null ? Promise.reject(broken) : call.issue();
-    } catch (e) {
-      result = Promise.reject(e);
-    }
-    result.then((v) => done(() => call.resolve(v)), (e) => done(() => call.reject(e)));
-  }
-
-  #releaseHeld(): void {
-    const held = this.#held ?? [];
-    for (;;) {
-      const next = held.shift();
-      if (next === undefined) break;
-      if (next.exclusive) {
-        this.#runHeld(next);
-        return;
-      }
-      this.#issueHeld(next);
-    }
-    this.#held = null;
-    const waiters = this.#heldWaiters;
-    this.#heldWaiters = [];
-    for (const w of waiters) w();
-  }
-
-  /**
    * Appends one record; resolves to its seq once it is as durable as the sync mode promises.
    *
    * @param opType "PUT", "DELETE" or an application's own name (not "COMMIT" or "CHECKPOINT"; 1-255 bytes)
@@ -345,10 +283,10 @@ export class WriteAheadLog {
       checkOpType(opType);
       checkKey(key);
       checkValue(value);
-      if (this.#held !== null) {
+      if (this.#held.active) {
         // Copied now: the caller may reuse its buffer once the call returned, as it may when nothing is held.
         const kept = typeof value === "string" ? value : value.slice();
-        return this.#hold(() => this.#writer.append(opType, key, kept), false);
+        return this.#held.hold(() => this.#writer.append(opType, key, kept), false);
       }
       return this.#writer.append(opType, key, value);
     } catch (e) {
@@ -366,9 +304,9 @@ export class WriteAheadLog {
     if (broken !== null) return Promise.reject(broken);
     try {
       const ops: BatchOp[] = checkBatch(operations);
-      if (this.#held !== null) {
+      if (this.#held.active) {
         const kept = ops.map((op) => ({ ...op, value: typeof op.value === "string" ? op.value : op.value.slice() }));
-        return this.#hold(() => this.#writer.appendBatch(kept), false);
+        return this.#held.hold(() => this.#writer.appendBatch(kept), false);
       }
       return this.#writer.appendBatch(ops);
     } catch (e) {
@@ -380,7 +318,7 @@ export class WriteAheadLog {
   checkpoint(): Promise<number> {
     const broken = this.#check();
     if (broken !== null) return Promise.reject(broken);
-    if (this.#held !== null) return this.#hold(() => this.#writer.checkpoint(), false);
+    if (this.#held.active) return this.#held.hold(() => this.#writer.checkpoint(), false);
     return this.#writer.checkpoint();
   }
 
@@ -667,7 +605,7 @@ export class WriteAheadLog {
     const broken = this.#check();
     if (broken !== null) throw broken;
     checkSeq(upToSeq, "upToSeq");
-    if (this.#held !== null) return this.#hold(() => this.#truncate(upToSeq), true);
+    if (this.#held.active) return this.#held.hold(() => this.#truncate(upToSeq), true);
     return this.#truncate(upToSeq);
   }
 
@@ -740,7 +678,7 @@ export class WriteAheadLog {
       return Promise.reject(e);
     }
     // Always held, so that every write call made before it resolves is held behind it.
-    return this.#hold(() => this.#truncateAfter(n), true);
+    return this.#held.hold(() => this.#truncateAfter(n), true);
   }
 
   #checkCutFloor(n: number): void {
@@ -797,7 +735,7 @@ export class WriteAheadLog {
   async sync(): Promise<void> {
     const broken = this.#check();
     if (broken !== null) throw broken;
-    if (this.#held !== null) return this.#hold(() => this.#writer.sync(), false);
+    if (this.#held.active) return this.#held.hold(() => this.#writer.sync(), false);
     await this.#writer.sync();
   }
 
@@ -808,11 +746,11 @@ export class WriteAheadLog {
     this.#streams.end(() => new WalClosedError("the log was closed while this stream was open"));
     this.#lookup.reset();
     try {
-      if (this.#held !== null) {
+      if (this.#held.active) {
         // Calls held behind a truncateAfter were made before close: they are issued, and then written by it.
         // Followers go on meanwhile, so that a cut among those calls ends the ones it overtakes as it should.
         this.#closingHeld = true;
-        await new Promise<void>((resolve) => this.#heldWaiters.push(resolve));
+        await this.#held.drained();
       }
       // A follower's consumer loop ends as at the end of a finite stream: close is how a live log stops.
       this.#followers.end(() => "done");
@@ -886,14 +824,6 @@ export class WriteAheadLog {
       recovery: this.recovery,
     };
   }
-}
-
-/** A write call held behind a running `truncateAfter`. */
-interface HeldCall {
-  issue: () => Promise<unknown>;
-  exclusive: boolean;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
 }
 
 /**
