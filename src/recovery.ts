@@ -495,9 +495,9 @@ export function isOwnTempName(name: string): boolean {
 
 /**
  * Refuses a directory that is not a log, before anything in it is changed: a `.wal` file not named like a
- * segment, any file the log would not have made, or a directory where the log keeps a file (a segment,
- * `TRUNCATE`, a temporary file, a seal) or a FIFO, socket or device there. A file named like a segment whose bytes are not a segment's is damage instead
- * (repair moves it to quarantine; nothing is ever deleted). Reads only; call it before taking the lock.
+ * segment, any file the log would not have made, or a directory, FIFO, socket or device where the log keeps a
+ * file (a segment, `TRUNCATE`, a temporary file, a seal). A file named like a segment whose bytes are not a
+ * segment's is damage instead (repair moves it to quarantine; nothing is ever deleted). Reads only; call it before taking the lock.
  * @throws WalFormatError naming the file or directory.
  */
 export function checkLogDirectory(fs: WalFileSystem, dir: string): void {
