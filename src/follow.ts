@@ -91,7 +91,6 @@ export interface FollowSource {
 export interface BegunFollow {
   state: FollowState;
   source: FollowSource;
-  signal: AbortSignal | undefined;
 }
 
 /** Marks a follower ended cleanly (`close()`): its next step is `done`. */
@@ -118,6 +117,8 @@ export interface FollowState {
    * there is then, so a truncate in between moves it rather than ending it (as it does a stream not yet started).
    */
   fromOldest: boolean;
+  /** Stops listening to its signal (set while it listens). */
+  unlisten: (() => void) | null;
 }
 
 /** The seq after which a fresh cursor goes on where this follower's cursor is: a unit boundary. */
@@ -142,6 +143,7 @@ export class Followers {
   #live = new Set<FollowState>();
   #finalizer = new FinalizationRegistry<FollowSlot>((slot) => {
     if (slot.state === null) return;
+    slot.state.unlisten?.();
     this.#live.delete(slot.state);
     this.#overtaken.delete(slot.state);
     slot.state.cursor.close();
@@ -234,9 +236,10 @@ export class Followers {
   /**
    * Starts tracking a follower that reads after `afterSeq` from `source`'s files as they are now. Called when
    * `follow()` is, not when its generator first runs: a truncate or close between the two reaches it as it reaches
-   * a running one. Its cursor opens no file before its first step.
+   * a running one. Its cursor opens no file before its first step. So does an abort of `signal`: one that comes
+   * before a truncate or close is what its first step reports, as for a running follower.
    */
-  begin(slot: FollowSlot, source: FollowSource, afterSeq: number, fromOldest = false): FollowState {
+  begin(slot: FollowSlot, source: FollowSource, afterSeq: number, fromOldest = false, signal?: AbortSignal): FollowState {
     const state: FollowState = {
       cursor: new LogCursor(this.#fs, source.segments(), source.activeEnd(), afterSeq, true, true),
       position: afterSeq,
@@ -246,9 +249,18 @@ export class Followers {
       ended: null,
       wake: null,
       fromOldest,
+      unlisten: null,
     };
     slot.state = state;
     this.#live.add(state);
+    if (signal?.aborted) {
+      this.abort(state, signal.reason);
+    } else if (signal !== undefined) {
+      // The descriptor is released when the signal aborts, not when the consumer next steps (it may never).
+      const onAbort = () => this.abort(state, signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      state.unlisten = () => signal.removeEventListener("abort", onAbort);
+    }
     return state;
   }
 
@@ -261,6 +273,8 @@ export class Followers {
   remove(slot: FollowSlot): void {
     this.#finalizer.unregister(slot);
     if (slot.state !== null) {
+      slot.state.unlisten?.();
+      slot.state.unlisten = null;
       this.#live.delete(slot.state);
       this.#overtaken.delete(slot.state);
     }
@@ -269,21 +283,17 @@ export class Followers {
 
 /**
  * The follower's loop: what is readable now after its position, then, each time the source announces a change,
- * what became readable since; until its signal aborts, the consumer returns, or the log ends it.
+ * what became readable since; until its signal aborts (see `Followers.begin`), the consumer returns, or the log
+ * ends it.
  */
 export async function* followLog(
   followers: Followers,
   source: FollowSource,
   state: FollowState,
-  signal: AbortSignal | undefined,
   slot: FollowSlot,
 ): AsyncGenerator<WalRecord, void, undefined> {
   const chunk = state.chunk;
   state.fromOldest = false;
-  if (signal?.aborted) followers.abort(state, signal.reason);
-  // The descriptor is released when the signal aborts, not when the consumer next steps (it may never).
-  const onAbort = () => followers.abort(state, signal?.reason);
-  signal?.addEventListener("abort", onAbort, { once: true });
   try {
     for (;;) {
       if (state.ended !== null) {
@@ -313,7 +323,6 @@ export async function* followLog(
       state.wake = null;
     }
   } finally {
-    signal?.removeEventListener("abort", onAbort);
     followers.remove(slot);
     state.cursor.close();
   }

@@ -470,7 +470,7 @@ export class ReadOnlyLog {
     // The log as read afresh above.
     const from = followStart(options?.afterSeq === undefined ? undefined : afterSeq, this.firstSeqNum(), this.#view.lastSeq);
     try {
-      yield* followLog(this.#followers, source, this.#followers.begin(slot, source, from), signal, slot);
+      yield* followLog(this.#followers, source, this.#followers.begin(slot, source, from, false, signal), slot);
     } finally {
       // The last follower gone: no timer or watcher may keep the process alive for nobody.
       if (this.#followers.size === 0) this.#poller.release();

@@ -497,9 +497,9 @@ export function isOwnTempName(name: string): boolean {
 
 /**
  * Refuses a directory that is not a log, before anything in it is changed: a `.wal` file not named like a
- * segment, any file the log would not have made, or a directory where the log keeps a file (a segment,
- * `TRUNCATE`, a temporary file). A file named like a segment whose bytes are not a segment's is damage instead
- * (repair moves it to quarantine; nothing is ever deleted). Reads only; call it before taking the lock.
+ * segment, any file the log would not have made, or a directory, FIFO, socket or device where the log keeps a
+ * file (a segment, `TRUNCATE`, a temporary file, a seal). A file named like a segment whose bytes are not a
+ * segment's is damage instead (repair moves it to quarantine; nothing is ever deleted). Reads only; call it before taking the lock.
  * @throws WalFormatError naming the file or directory.
  */
 export function checkLogDirectory(fs: WalFileSystem, dir: string): void {
@@ -511,7 +511,9 @@ export function checkLogDirectory(fs: WalFileSystem, dir: string): void {
       }
       throw new WalFormatError(dir, `not a log directory: it holds "${name}", which is none of the log's files`);
     }
-    if (segment || name === TRUNCATE_FILE || name === LOCK_FILE || isOwnTempName(name)) refuseDirectory(fs, fs.join(dir, name));
+    // Seals too: open reads them, and a FIFO would block that read for good.
+    const kept = segment || name === TRUNCATE_FILE || name === LOCK_FILE || isOwnTempName(name) || parseSealName(name) !== null;
+    if (kept) refuseDirectory(fs, fs.join(dir, name));
   }
 }
 

@@ -455,8 +455,8 @@ export class WriteAheadLog {
    * out of `for await`), and cleanly (`done`) on `close()`, without yielding what it had not yet yielded: resume
    * with `afterSeq` set to the last seq seen. A `truncate(n)` that removes records it has not yet yielded ends it
    * with WalTruncatedError; any other truncate leaves it going. `afterSeq` is checked against the log as it is
-   * when `follow` is called, and the follower is subject to truncates and `close()` from then on, also before its
-   * first step.
+   * when `follow` is called, and the follower is subject to truncates, `close()` and its signal from then on, also
+   * before its first step (whichever ends it first is what that step reports).
    *
    * @throws WalInvalidArgumentError for a bad `afterSeq` or `signal` (on the first step).
    * @example
@@ -514,7 +514,7 @@ export class WriteAheadLog {
         return more;
       },
     };
-    return { state: this.#followers.begin(slot, source, from, options?.afterSeq === undefined), source, signal };
+    return { state: this.#followers.begin(slot, source, from, options?.afterSeq === undefined, signal), source };
   }
 
   async *#follow(
@@ -522,7 +522,7 @@ export class WriteAheadLog {
     slot: FollowSlot,
   ): AsyncGenerator<WalRecord, void, undefined> {
     if ("error" in begun) throw begun.error;
-    yield* followLog(this.#followers, begun.source, begun.state, begun.signal, slot);
+    yield* followLog(this.#followers, begun.source, begun.state, slot);
   }
 
   #watched(options: ReadOptions | undefined, committedOnly: boolean): AsyncGenerator<WalRecord, void, undefined> {

@@ -502,7 +502,7 @@ test("Followers.cutAfter (the hook truncateAfter(n) calls): ends followers that 
     };
     const start = () => {
       const slot = { state: null };
-      return followLog(followers, source, followers.begin(slot, source, 0), undefined, slot);
+      return followLog(followers, source, followers.begin(slot, source, 0), slot);
     };
     const ahead = start();
     const behind = start();
