@@ -262,7 +262,10 @@ export interface LogScan {
   lastSeq: number | null;
   /** Where the last complete unit of the last segment read ends. */
   lastEnd: number;
-  /** Where that unit's last record starts (-1 if the segment holds none). */
+  /**
+   * Where that unit's last record starts: -1 if the segment holds none, or if its seal vouched for it (only when
+   * damage after it stopped the scan there; such a segment is read again to its end by whoever needs this).
+   */
   lastStart: number;
   /** Format version of the last segment whose header was read. */
   lastVersion: number;
@@ -299,8 +302,6 @@ export function scanLog(
   let segmentsVerified = 0;
   let bytesVerified = 0;
   const zeroTails: { index: number; end: number; zeros: number }[] = [];
-  /** The segment last read, when its seal vouched for it: where its last record starts is not known. */
-  let sealedLast = -1;
   const staleSeals: SegmentInfo[] = [];
   for (let i = 0; i <= last && damage === null; i++) {
     const seg = segments[i];
@@ -337,7 +338,6 @@ export function scanLog(
       // A segment before the newest whose seal vouches for all its bytes needs no record-by-record check.
       const sealed = useSeals && i < last ? checkSealed(fs, seg, file, chunk, staleSeals) : null;
       const result = sealed ?? scan(file, seg.firstSeq, chunk, header);
-      sealedLast = sealed === null ? -1 : i;
       segmentsVerified++;
       bytesVerified += result.size;
       onSegment?.(result.size);
@@ -352,8 +352,6 @@ export function scanLog(
       file.close();
     }
   }
-  // Damage after a sealed segment (a later one's header or first seq): its last record is the log's last.
-  if (sealedLast >= 0) lastStart = lastRecordStart(fs, segments[sealedLast], chunk, lastVersion);
   return { damage, lastSeq, lastEnd, lastStart, lastVersion, zeroTails, segmentsVerified, bytesVerified, staleSeals };
 }
 
@@ -376,15 +374,6 @@ function checkSealed(fs: WalFileSystem, seg: SegmentInfo, file: WalFile, chunk: 
   return { lastSeq: seal.lastSeq, start: -1, size: seal.size, damage: null, end: seal.size, zeros: 0, validAfter: 0, proven: false };
 }
 
-/** Where the last record of a segment (intact: its seal checked out) starts. */
-function lastRecordStart(fs: WalFileSystem, seg: SegmentInfo, chunk: ReadBuffer, version: number): number {
-  const file = fs.openRead(seg.path);
-  try {
-    return scan(file, seg.firstSeq, chunk, version).start;
-  } finally {
-    file.close();
-  }
-}
 
 /**
  * What `open` with `recovery: "repair"` would do about what a scan found, without doing it: the actions it
