@@ -132,10 +132,11 @@
  * The same file name as a pending truncate (only one of the two runs at a time), told apart by the magic; the same
  * temporary-file-and-rename write. While it is in place: segments whose first seq is above keepThrough + 1 are
  * deleted (newest first), the segment holding keepThrough + 1 is cut (ftruncate) where that record began, or to
- * its header when it is the segment's first, and fdatasync'ed, the directory is fsync'ed, and only then is the
- * file removed (and the directory fsync'ed again), before any record numbered keepThrough + 1 is written again.
- * Open finishes a cut whose file it finds; every step is idempotent. The handle that cut then starts a new segment
- * for the next record (named keepThrough + 1) unless the cut left its segment with no record, so a reader
+ * its header when it is the segment's first, and fdatasync'ed; when the cut segment still holds records, an empty
+ * segment named keepThrough + 1 is created (durably, as any new segment); the directory is fsync'ed, and only then
+ * is the file removed (and the directory fsync'ed again), before any record numbered keepThrough + 1 is written
+ * again. Open finishes a cut whose file it finds; every step is idempotent. So records after a cut never go into
+ * the cut segment, whichever handle writes them (also one opened after a crash or a restart), and a reader
  * elsewhere sees the cut as a segment shorter than it read.
  *
  * # Seal of a sealed segment (`<20 digits>.seal`, 36 bytes, little-endian)

@@ -16,6 +16,7 @@ import {
   COMMIT_OP,
   crc32Range,
   FLAG_BYTES,
+  FORMAT_VERSION,
   getU64,
   KIND_CHECKPOINT,
   KIND_COMMIT,
@@ -281,15 +282,24 @@ export class RecordLookup {
     }
   }
 
-  /** Forgets the indexes of segments not in `segments` and closes their descriptors (after a truncate). */
-  retain(segments: readonly SegmentInfo[]): void {
+  /**
+   * Forgets the indexes of segments not in `segments` and closes their descriptors (after a truncate).
+   * `newestEmpty`: the newest segment holds only its header (a cut created it): when an index of the active segment
+   * was kept, the writer's writes to the new one are indexed from the first, as after a rotation.
+   */
+  retain(segments: readonly SegmentInfo[], newestEmpty = false): void {
     const names = new Set(segments.map((s) => s.name));
-    const newest = segments[segments.length - 1]?.name;
+    const newestSegment = segments[segments.length - 1];
+    const newest = newestSegment?.name;
     const active = this.#active;
     if (active !== null && (active.segment.name !== newest)) {
       this.#setActive(null);
       if (names.has(active.segment.name)) this.#seal(active);
       else close(active);
+      if (newestEmpty && newestSegment !== undefined) {
+        const index = new SegmentIndex(newestSegment.firstSeq, recordHeaderSize(FORMAT_VERSION));
+        this.#setActive({ segment: newestSegment, file: null, index, stop: null });
+      }
     }
     this.#sealed = this.#sealed.filter((e) => {
       if (names.has(e.segment.name) && e.segment.name !== newest) return true;

@@ -127,9 +127,14 @@ function applyTruncateAfter(fs: WalFileSystem, dir: string, keepThrough: number,
     createSegment(fs, dir, target);
   } else {
     const seg = segments[holder];
-    // The cut segment is the newest now and will be appended to or sealed again: its seal would be stale.
+    // The cut segment is shorter than when it was sealed: its seal would be stale.
     removeSeal(fs, seg);
     cutSegment(fs, seg, keepThrough, known?.path === seg.path ? known.end : undefined);
+    // Records numbered from target on go to a new segment, never after the kept ones in the cut segment, by this
+    // handle or a later one: a reader elsewhere that read the removed records sees their segment end before
+    // where it read, whatever is written next (were it written in place, a record identical to the one the reader
+    // read last, at the same offset, would hide the cut).
+    if (seg.firstSeq < target) createSegment(fs, dir, target);
   }
   fs.syncDir(dir);
 }

@@ -14,6 +14,7 @@ import {
   WalReadError,
   WalTruncatedError,
 } from "./errors.ts";
+import { SEGMENT_HEADER_SIZE } from "./format.ts";
 import { defaultFileSystem } from "./io/default.ts";
 import type { WalFileSystem } from "./io/types.ts";
 import { errorCode } from "./io/types.ts";
@@ -715,11 +716,11 @@ export class WriteAheadLog {
       writer.resetTail(keep + 1);
       // Followers that yielded a removed seq end (those seqs will name other records); the others read on.
       this.#followers.cutAfter(keep, writer.segments, writer.activeSize, (s) => new WalTruncatedError(keep, s.position, true));
-      // The cut segment is the active one now, and may be sealed again later at another size.
+      // The cut segment is shorter than the size cached for it.
       this.#sealedSizes.clear();
-      // Segments are only removed or shortened in place: read(seq)'s indexes lose what was cut, nothing else.
+      // Segments are only removed, shortened in place or created empty: read(seq)'s indexes lose what was cut.
       this.#lookup.dropAfter(keep);
-      this.#lookup.retain(writer.segments);
+      this.#lookup.retain(writer.segments, writer.writtenSize === SEGMENT_HEADER_SIZE);
     } catch (e) {
       this.#lookup.reset();
       // Whatever step failed, the handle cannot know the files' state: it fails; a reopen finishes the cut.

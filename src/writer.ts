@@ -746,11 +746,8 @@ export class LogWriter {
    * removed seq that will be handed out again. Only while idle.
    */
   resetTail(nextSeq: number): void {
+    // The cut left a new, empty segment for nextSeq newest (see truncate_after.ts), unless it emptied the cut one.
     this.reopenActive();
-    // This handle does not write the cut segment again: the next record starts a new segment, so a reader in
-    // another process sees the cut as a segment shorter than it read (see readonly.ts). (A later open appends to
-    // the newest segment as usual; a reader then notices a cut by the changed checksum of its last record.)
-    if (this.#writePos > SEGMENT_HEADER_SIZE) this.#plannedSize = Infinity;
     this.nextSeq = nextSeq;
     this.#writtenSeq = nextSeq - 1;
     this.#enc.syncedThrough = nextSeq - 1;
