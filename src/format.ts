@@ -28,9 +28,15 @@
  *      8    2 version      1 or 2: the layout of the records that follow; a larger one is refused (WalFormatError)
  *     10    2 headerSize   32; lets a later version grow the header
  *     12    8 firstSeq     seq of the first record this segment holds (equals the name)
- *     20    8 reserved     zero
+ *     20    8 generation   u64: grows with each cut of the tail (truncateAfter); 0 in a log never cut (see below)
  *     28    4 crc32        CRC-32 (IEEE) of bytes 0..27
  * ```
+ *
+ * `generation` (zero in segments written before it existed; nothing but a reader following the log uses it) changes
+ * a segment's header whenever a cut makes its name name other records: a new segment takes the generation of the
+ * newest one before it, a segment a cut creates or empties takes one more than the newest segment had before the
+ * cut. A reader that remembers its newest segment's header checksum therefore notices a cut even when the
+ * segment it read was emptied or removed and then written again, byte for byte, up to where it had read.
  *
  * Every later version keeps bytes 0..11 as they are and ends its header with a CRC-32 of the header's other
  * bytes (at `headerSize - 4`). So a reader tells a newer version (checksum valid: refused with WalFormatError,
@@ -207,7 +213,7 @@ export const SEGMENT_MAGIC: Uint8Array = new Uint8Array([0x4a, 0x53, 0x57, 0x41,
 export const FORMAT_VERSION = 2;
 /** The oldest format version this code reads. */
 export const OLDEST_FORMAT_VERSION = 1;
-/** magic, version, headerSize, firstSeq, reserved, crc32. */
+/** magic, version, headerSize, firstSeq, generation, crc32. */
 export const SEGMENT_HEADER_SIZE = 8 + 2 + 2 + 8 + 8 + 4;
 /** Version 2: recordCrc, seq, kind, flags, opLen, keyLen, valueLen, syncedBack, headerCrc. */
 export const RECORD_HEADER_SIZE = 4 + 8 + 1 + 1 + 2 + 4 + 4 + 4 + 4;
@@ -423,7 +429,7 @@ export function getU64(view: DataView, offset: number): number {
  * The 32-byte header of a segment whose first record will have seq `firstSeq`. `version` is the layout of the
  * records it will hold: the current one for new records; a copy of an older segment's raw records keeps theirs.
  */
-export function encodeSegmentHeader(firstSeq: number, version: number = FORMAT_VERSION): Uint8Array {
+export function encodeSegmentHeader(firstSeq: number, version: number = FORMAT_VERSION, generation = 0): Uint8Array {
   if (version < OLDEST_FORMAT_VERSION || version > FORMAT_VERSION) throw new RangeError(`no format version ${version}`);
   const bytes = new Uint8Array(SEGMENT_HEADER_SIZE);
   const view = new DataView(bytes.buffer);
@@ -431,13 +437,14 @@ export function encodeSegmentHeader(firstSeq: number, version: number = FORMAT_V
   view.setUint16(8, version, true);
   view.setUint16(10, SEGMENT_HEADER_SIZE, true);
   setU64(view, 12, firstSeq);
+  setU64(view, 20, generation);
   view.setUint32(28, crc32(bytes.subarray(0, 28)), true);
   return bytes;
 }
 
 /** What a segment header says, or why it cannot be used. */
 export type SegmentHeaderResult =
-  | { ok: true; firstSeq: number; headerSize: number; version: number }
+  | { ok: true; firstSeq: number; headerSize: number; version: number; generation: number }
   | { ok: false; reason: "short" | "magic" | "checksum" | "newer-version"; version?: number };
 
 /** Bytes of the header a segment declares (bytes 10..11), for reading a newer version's whole header. */
@@ -465,7 +472,8 @@ export function decodeSegmentHeader(bytes: Uint8Array): SegmentHeaderResult {
   if (view.getUint32(28, true) !== crc32(bytes.subarray(0, 28))) return { ok: false, reason: "checksum" };
   const headerSize = view.getUint16(10, true);
   if (version < OLDEST_FORMAT_VERSION || headerSize !== SEGMENT_HEADER_SIZE) return { ok: false, reason: "checksum" };
-  return { ok: true, firstSeq: getU64(view, 12), headerSize, version };
+  const generation = getU64(view, 20);
+  return { ok: true, firstSeq: getU64(view, 12), headerSize, version, generation: Number.isSafeInteger(generation) ? generation : 0 };
 }
 
 /** The contents of a `TRUNCATE` file that says every record with seq <= `upTo` is to be removed. */

@@ -14,7 +14,7 @@ import { listSegments } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 import { TRUNCATE_FILE } from "./truncate.ts";
 import { findCutPoint } from "./truncate_after.ts";
-import { NO_TAIL, readCrcAt, tailCut, tailStamp } from "./tail_stamp.ts";
+import { NO_TAIL, stampAt, tailCut, tailStamp } from "./tail_stamp.ts";
 import type { TailStamp } from "./tail_stamp.ts";
 import { WALK_CHUNK_BYTES } from "./walk.ts";
 
@@ -172,7 +172,7 @@ function readOn(fs: WalFileSystem, listed: SegmentInfo[], floor: number, old: Vi
         tailAt = scanner.unitStart >= 0 ? scanner.unitStart : old.tail.at;
         // Stopped before the end of the segment: nothing after it is read yet.
         if (scanner.stop !== null) {
-          const tail = tailAt === old.tail.at ? old.tail : { at: tailAt, crc: readCrcAt(file, tailAt) };
+          const tail = tailAt === old.tail.at ? old.tail : stampAt(file, tailAt);
           return { view: { segments, activeEnd, lastSeq: Math.max(lastSeq, floor), floor, tail }, cut };
         }
       }

@@ -59,6 +59,7 @@ import {
   createSegment,
   listSegments,
   readSegmentHeader,
+  segmentGeneration,
   TEMP_SUFFIX,
   writeFileDurably,
 } from "./segment.ts";
@@ -456,8 +457,10 @@ function startCurrentVersion(
   activeEnd: number,
 ): number {
   const old = segments[segments.length - 1];
+  // The new segment keeps the log's cut generation (see format.ts).
+  const generation = segmentGeneration(fs, old.path);
   if (old.firstSeq === nextSeq) {
-    writeFileDurably(fs, dir, old.name, [encodeSegmentHeader(nextSeq)]);
+    writeFileDurably(fs, dir, old.name, [encodeSegmentHeader(nextSeq, undefined, generation)]);
     return SEGMENT_HEADER_SIZE;
   }
   const file = fs.openWrite(old.path, { create: false });
@@ -467,7 +470,7 @@ function startCurrentVersion(
   } finally {
     file.close();
   }
-  segments.push(createSegment(fs, dir, nextSeq));
+  segments.push(createSegment(fs, dir, nextSeq, undefined, generation));
   return SEGMENT_HEADER_SIZE;
 }
 

@@ -51,6 +51,17 @@ export function readSegmentHeader(file: WalFile): SegmentHeaderResult {
   return decodeSegmentHeader(bytes.subarray(0, n));
 }
 
+/** The cut generation (see format.ts) of the segment at `path`: 0 when its header cannot be read. */
+export function segmentGeneration(fs: WalFileSystem, path: string): number {
+  const file = fs.openRead(path);
+  try {
+    const header = readSegmentHeader(file);
+    return header.ok ? header.generation : 0;
+  } finally {
+    file.close();
+  }
+}
+
 /**
  * Writes `contents` to a new file at `dir/name` durably: through `name.tmp`, fdatasync, rename, directory fsync.
  * A crash leaves either no file at `name` or the whole of it.
@@ -71,11 +82,17 @@ export function writeFileDurably(fs: WalFileSystem, dir: string, name: string, c
 
 /**
  * Creates an empty segment (header only) whose first record will be `firstSeq`, durably, of format `version`
- * (default: the current one, the only one the writer appends).
+ * (default: the current one, the only one the writer appends), of cut `generation` (see format.ts).
  */
-export function createSegment(fs: WalFileSystem, dir: string, firstSeq: number, version: number = FORMAT_VERSION): SegmentInfo {
+export function createSegment(
+  fs: WalFileSystem,
+  dir: string,
+  firstSeq: number,
+  version: number = FORMAT_VERSION,
+  generation = 0,
+): SegmentInfo {
   const name = segmentName(firstSeq);
-  writeFileDurably(fs, dir, name, [encodeSegmentHeader(firstSeq, version)]);
+  writeFileDurably(fs, dir, name, [encodeSegmentHeader(firstSeq, version, generation)]);
   return { firstSeq, name, path: fs.join(dir, name) };
 }
 

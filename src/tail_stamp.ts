@@ -2,21 +2,29 @@
  * How a reader in another process notices the writer's `truncateAfter`: that cut shortens a segment in place, and
  * appends may follow it, so the newest segment may be as long as a reader knows it and yet hold other records
  * where the reader's last one was. The reader keeps the offset and the stored checksum of the last record it read
- * (a stamp) and rereads those 4 bytes. Used by the read-only handle's refresh and by its followers' looks.
+ * (a stamp) and rereads those 4 bytes, and the segment header's checksum: a cut that removes or empties the
+ * segment gives the segment written under its name again another cut generation (see format.ts), so a rewrite
+ * that is byte-identical up to where the reader read still differs there. Used by the read-only handle's refresh
+ * and by its followers' looks.
  *
  * @module
  */
 
 import type { WalFile, WalFileSystem } from "./io/types.ts";
 
+/** Where a segment header's checksum is (see format.ts). */
+const HEADER_CRC_AT = 28;
+
 /** The last record a reader read in its newest segment: where it starts (-1: none) and its stored checksum. */
 export interface TailStamp {
   readonly at: number;
   readonly crc: number;
+  /** The segment header's checksum (its bytes 28..31) when the stamp was taken. */
+  readonly head: number;
 }
 
 /** The stamp of a segment the reader read no record from. */
-export const NO_TAIL: TailStamp = { at: -1, crc: 0 };
+export const NO_TAIL: TailStamp = { at: -1, crc: 0, head: -1 };
 
 /** The 4 bytes at `at` as an unsigned little-endian integer, or -1 if the file ends before them. */
 export function readCrcAt(file: WalFile, at: number): number {
@@ -25,12 +33,17 @@ export function readCrcAt(file: WalFile, at: number): number {
   return (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0;
 }
 
+/** The stamp of the record at `at` (>= 0) of an open segment. */
+export function stampAt(file: WalFile, at: number): TailStamp {
+  return { at, crc: readCrcAt(file, at), head: readCrcAt(file, HEADER_CRC_AT) };
+}
+
 /** The stamp of the record at `at` of `path`, or NO_TAIL when `at` < 0. */
 export function tailStamp(fs: WalFileSystem, path: string, at: number): TailStamp {
   if (at < 0) return NO_TAIL;
   const file = fs.openRead(path);
   try {
-    return { at, crc: readCrcAt(file, at) };
+    return stampAt(file, at);
   } finally {
     file.close();
   }
@@ -38,9 +51,9 @@ export function tailStamp(fs: WalFileSystem, path: string, at: number): TailStam
 
 /**
  * True when `file`, the reader's newest segment, no longer holds what the reader read: shorter than `activeEnd`
- * (where the reader's records end), or another checksum where its last record was.
+ * (where the reader's records end), or another checksum where its last record was or in its header.
  */
 export function tailCut(file: WalFile, activeEnd: number, tail: TailStamp): boolean {
   if (file.size() < activeEnd) return true;
-  return tail.at >= 0 && readCrcAt(file, tail.at) !== tail.crc;
+  return tail.at >= 0 && (readCrcAt(file, tail.at) !== tail.crc || readCrcAt(file, HEADER_CRC_AT) !== tail.head);
 }

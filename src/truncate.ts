@@ -15,7 +15,7 @@ import { WalCorruptionError } from "./errors.ts";
 import type { WalFileSystem } from "./io/types.ts";
 import { SegmentScanner } from "./reader.ts";
 import { removeSeal } from "./seal.ts";
-import { copyRange, createSegment, listSegments, TEMP_SUFFIX, writeFileDurably } from "./segment.ts";
+import { copyRange, createSegment, listSegments, segmentGeneration, TEMP_SUFFIX, writeFileDurably } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 
 /** Name of the pending-truncate file (layout in `format.ts`). */
@@ -81,7 +81,9 @@ function applyTruncate(fs: WalFileSystem, dir: string, upTo: number): void {
     for (let i = 0; i < segments.length; i++) if (segments[i].firstSeq < target) straddler = i;
     if (straddler >= 0) {
       const kept = copyKeptPart(fs, dir, segments[straddler], target);
-      if (!kept && straddler === segments.length - 1) createSegment(fs, dir, target);
+      if (!kept && straddler === segments.length - 1) {
+        createSegment(fs, dir, target, undefined, segmentGeneration(fs, segments[straddler].path));
+      }
     }
     segments = listSegments(fs, dir);
   }
@@ -119,7 +121,8 @@ function copyKeptPart(fs: WalFileSystem, dir: string, seg: SegmentInfo, target: 
     const out = fs.openWrite(tmp, { create: true, exclusive: true });
     try {
       // The copied records keep their format, so the new segment keeps the version of the one they come from.
-      out.append(encodeSegmentHeader(target, scanner.version));
+      // ...and its cut generation (see format.ts).
+      out.append(encodeSegmentHeader(target, scanner.version, segmentGeneration(fs, seg.path)));
       copyRange(source, out, from, end);
       out.datasync();
     } finally {

@@ -18,7 +18,7 @@ import { WalCorruptionError } from "./errors.ts";
 import type { WalFileSystem } from "./io/types.ts";
 import { SegmentScanner } from "./reader.ts";
 import { removeSeal } from "./seal.ts";
-import { createSegment, listSegments, readSegmentHeader, writeFileDurably } from "./segment.ts";
+import { createSegment, listSegments, readSegmentHeader, segmentGeneration, writeFileDurably } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 import { TRUNCATE_FILE } from "./truncate.ts";
 
@@ -117,6 +117,9 @@ function applyTruncateAfter(fs: WalFileSystem, dir: string, keepThrough: number,
   const target = keepThrough + 1;
   const segments = listSegments(fs, dir);
   const holder = holderIndex(segments, target);
+  // The segment named target after the cut gets a generation no segment of that name had before it (see
+  // format.ts): a reader elsewhere that read one of them tells it apart by its header, whatever is written next.
+  const generation = segments.length === 0 ? 0 : segmentGeneration(fs, segments[segments.length - 1].path) + 1;
   // Newest first, so that the files left are always a prefix of the log.
   for (let i = segments.length - 1; i > holder; i--) {
     removeSeal(fs, segments[i]);
@@ -124,17 +127,22 @@ function applyTruncateAfter(fs: WalFileSystem, dir: string, keepThrough: number,
   }
   if (holder < 0) {
     // Only a damaged directory gets here (the cut never goes below the first segment): numbering goes on at target.
-    createSegment(fs, dir, target);
+    createSegment(fs, dir, target, FORMAT_VERSION, generation);
   } else {
     const seg = segments[holder];
     // The cut segment is shorter than when it was sealed: its seal would be stale.
     removeSeal(fs, seg);
-    cutSegment(fs, seg, keepThrough, known?.path === seg.path ? known.end : undefined);
-    // Records numbered from target on go to a new segment, never after the kept ones in the cut segment, by this
-    // handle or a later one: a reader elsewhere that read the removed records sees their segment end before
-    // where it read, whatever is written next (were it written in place, a record identical to the one the reader
-    // read last, at the same offset, would hide the cut).
-    if (seg.firstSeq < target) createSegment(fs, dir, target);
+    if (seg.firstSeq < target) {
+      cutSegment(fs, seg, keepThrough, known?.path === seg.path ? known.end : undefined);
+      // Records numbered from target on go to a new segment, never after the kept ones in the cut segment, by
+      // this handle or a later one: a reader elsewhere that read the removed records sees their segment end
+      // before where it read, whatever is written next (were it written in place, a record identical to the one
+      // the reader read last, at the same offset, would hide the cut).
+      createSegment(fs, dir, target, FORMAT_VERSION, generation);
+    } else {
+      // The cut empties it: replaced whole (atomically) by a header of the new generation, for the same reason.
+      writeFileDurably(fs, dir, seg.name, [encodeSegmentHeader(target, FORMAT_VERSION, generation)]);
+    }
   }
   fs.syncDir(dir);
 }

@@ -25,7 +25,7 @@ import { WalClosedError, WalFailedError } from "./errors.ts";
 import type { WalError } from "./errors.ts";
 import type { WalFile, WalFileSystem } from "./io/types.ts";
 import { writeSeal } from "./seal.ts";
-import { createSegment } from "./segment.ts";
+import { createSegment, segmentGeneration } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 import type { IoMode, SlowSyncInfo, SyncMode } from "./options.ts";
 import { Histogram } from "./stats.ts";
@@ -172,6 +172,8 @@ export class LogWriter {
    * found it holding only its header), else null: only such a segment gets a seal when it is rotated away from.
    */
   #sealCrc: number | null = null;
+  /** The active segment's cut generation (see format.ts): a segment rotation starts inherits it. */
+  #generation = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #broken: WalError | null = null;
   #flushTask = () => this.flush();
@@ -248,6 +250,7 @@ export class LogWriter {
     this.#ackedPos = activeEnd;
     this.#allocated = this.#file.size();
     this.#plannedSize = activeEnd;
+    this.#generation = segmentGeneration(fs, active.path);
     this.#sealCrc = this.#startSeal();
   }
 
@@ -682,11 +685,11 @@ export class LogWriter {
   /** The seal checksum to start the active segment with: known only while it holds nothing but its header. */
   #startSeal(): number | null {
     if (this.#writePos !== SEGMENT_HEADER_SIZE) return null;
-    return crc32(encodeSegmentHeader(this.segments[this.segments.length - 1].firstSeq));
+    return crc32(encodeSegmentHeader(this.segments[this.segments.length - 1].firstSeq, undefined, this.#generation));
   }
 
   #rotate(firstSeq: number): void {
-    const segment = createSegment(this.#fs, this.#dir, firstSeq);
+    const segment = createSegment(this.#fs, this.#dir, firstSeq, undefined, this.#generation);
     const file = this.#fs.openWrite(segment.path, { create: false });
     this.#file.close();
     this.#file = file;
@@ -736,6 +739,7 @@ export class LogWriter {
     this.#allocated = this.#writePos;
     this.#plannedSize = this.#writePos;
     this.#preallocating = true;
+    this.#generation = segmentGeneration(this.#fs, active.path);
     this.#sealCrc = this.#startSeal();
   }
 
