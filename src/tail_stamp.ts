@@ -23,7 +23,7 @@ export interface TailStamp {
   readonly head: number;
 }
 
-/** The stamp of a segment the reader read no record from. */
+/** The stamp of no segment (-1: nothing to compare). */
 export const NO_TAIL: TailStamp = { at: -1, crc: 0, head: -1 };
 
 /** The 4 bytes at `at` as an unsigned little-endian integer, or -1 if the file ends before them. */
@@ -33,14 +33,17 @@ export function readCrcAt(file: WalFile, at: number): number {
   return (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0;
 }
 
-/** The stamp of the record at `at` (>= 0) of an open segment. */
+/** The stamp of the record at `at` of an open segment (`at` < 0: the reader read none of its records). */
 export function stampAt(file: WalFile, at: number): TailStamp {
-  return { at, crc: readCrcAt(file, at), head: readCrcAt(file, HEADER_CRC_AT) };
+  return { at: at < 0 ? -1 : at, crc: at < 0 ? 0 : readCrcAt(file, at), head: readCrcAt(file, HEADER_CRC_AT) };
 }
 
-/** The stamp of the record at `at` of `path`, or NO_TAIL when `at` < 0. */
+/**
+ * The stamp of the record at `at` of `path` (`at` < 0: none read). Its header's checksum is kept either way: a
+ * reader whose newest segment holds no record may still have read records a cut replaced in older ones, and the
+ * segment of that name written after the cut has another generation.
+ */
 export function tailStamp(fs: WalFileSystem, path: string, at: number): TailStamp {
-  if (at < 0) return NO_TAIL;
   const file = fs.openRead(path);
   try {
     return stampAt(file, at);
@@ -55,5 +58,6 @@ export function tailStamp(fs: WalFileSystem, path: string, at: number): TailStam
  */
 export function tailCut(file: WalFile, activeEnd: number, tail: TailStamp): boolean {
   if (file.size() < activeEnd) return true;
-  return tail.at >= 0 && (readCrcAt(file, tail.at) !== tail.crc || readCrcAt(file, HEADER_CRC_AT) !== tail.head);
+  if (tail.head >= 0 && readCrcAt(file, HEADER_CRC_AT) !== tail.head) return true;
+  return tail.at >= 0 && readCrcAt(file, tail.at) !== tail.crc;
 }
