@@ -90,8 +90,17 @@ export function capView(fs: WalFileSystem, view: View, ceiling: number): View {
   if (ceiling >= view.lastSeq || view.segments.length === 0) return view;
   const cut = findCutPoint(fs, view.segments, view.activeEnd, ceiling);
   const at = view.segments.findIndex((s) => s.path === cut.path);
-  const segments = view.segments.slice(0, at + 1);
-  return { segments, activeEnd: cut.end, lastSeq: Math.max(cut.keepThrough, view.floor), floor: view.floor, tail: NO_TAIL };
+  const lastSeq = Math.max(cut.keepThrough, view.floor);
+  // The stamp of the last record kept (see tail_stamp.ts): a later cut that removes what this handle yields from
+  // the view must be seen as one. A segment the cut empties is left out of the view (the cut replaces it with
+  // another header, which is no cut of what was read): the view ends with the segment before it.
+  if (cut.end === SEGMENT_HEADER_SIZE && at > 0) {
+    const prev = view.segments[at - 1];
+    const { end, start } = endOf(fs, prev, new ReadBuffer(4096));
+    return { segments: view.segments.slice(0, at), activeEnd: end, lastSeq, floor: view.floor, tail: tailStamp(fs, prev.path, start) };
+  }
+  const tail = cut.end === SEGMENT_HEADER_SIZE ? NO_TAIL : tailStamp(fs, cut.path, cut.lastStart);
+  return { segments: view.segments.slice(0, at + 1), activeEnd: cut.end, lastSeq, floor: view.floor, tail };
 }
 
 /** The size of the file at `path`. */

@@ -36,6 +36,8 @@ export interface CutPoint {
   path: string;
   /** Its length after the cut. */
   end: number;
+  /** Where the last record it keeps starts (-1: it keeps none). */
+  lastStart: number;
 }
 
 /**
@@ -55,10 +57,12 @@ export function findCutPoint(fs: WalFileSystem, segments: readonly SegmentInfo[]
     const scanner = new SegmentScanner(file, seg.firstSeq, end);
     let keep = seg.firstSeq - 1;
     let at = scanner.unitEnd;
+    let lastStart = -1;
     while (scanner.next()) {
-      if (scanner.seq > n) return { keepThrough: keep, path: seg.path, end: at };
+      if (scanner.seq > n) return { keepThrough: keep, path: seg.path, end: at, lastStart };
       keep = scanner.unitSeq;
       at = scanner.unitEnd;
+      lastStart = scanner.unitStart;
     }
     throw new WalCorruptionError(
       scanner.stop !== null
