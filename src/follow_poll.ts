@@ -14,7 +14,7 @@ import { WalInvalidArgumentError } from "./errors.ts";
 import { segmentName } from "./format.ts";
 import type { WalFileSystem } from "./io/types.ts";
 import type { SegmentInfo } from "./segment.ts";
-import { tailCut } from "./tail_stamp.ts";
+import { headerRewritten, tailCut } from "./tail_stamp.ts";
 import type { TailStamp } from "./tail_stamp.ts";
 import { FollowHub } from "./follow.ts";
 
@@ -50,7 +50,7 @@ export function mayHaveGrown(fs: WalFileSystem, dir: string, view: PolledView): 
     const n = file.read(head, view.activeEnd);
     for (let i = 0; i < n; i++) if (head[i] !== 0) return true;
     // The writer's truncateAfter shortens the segment in place: the view's last record is gone or replaced.
-    if (tailCut(file, view.activeEnd, view.tail)) return true;
+    if (tailCut(file, view.activeEnd, view.tail) || headerRewritten(file, view.tail)) return true;
   } catch {
     return true;
   } finally {

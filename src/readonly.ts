@@ -348,7 +348,7 @@ export class ReadOnlyLog {
     const before = this.#view;
     for (let attempt = 0;; attempt++) {
       try {
-        const { view, cut } = refreshView(this.#fs, this.#path, this.#view);
+        const { view, cut, reread } = refreshView(this.#fs, this.#path, this.#view);
         this.#view = view;
         if (cut) {
           // Indexes of the cut segment are stale; followers may have yielded records that are gone (their seqs
@@ -356,6 +356,13 @@ export class ReadOnlyLog {
           this.#lookup.reset();
           this.#followers.end((s) => new WalTruncatedError(-1, s.position, true));
           return;
+        }
+        if (reread) {
+          // The newest segment's header was written again (no record removed): indexes and followers' open files
+          // of it are stale; followers go on after what they yielded, on the files as they are now.
+          this.#lookup.reset();
+          this.#followers.retarget(view.segments, view.activeEnd);
+          break;
         }
         this.#lookup.retain(this.#view.segments);
         break;

@@ -14,7 +14,7 @@ import { listSegments } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 import { TRUNCATE_FILE } from "./truncate.ts";
 import { findCutPoint } from "./truncate_after.ts";
-import { NO_TAIL, stampAt, tailCut, tailStamp } from "./tail_stamp.ts";
+import { headerRewritten, NO_TAIL, stampAt, tailCut, tailStamp } from "./tail_stamp.ts";
 import type { TailStamp } from "./tail_stamp.ts";
 import { WALK_CHUNK_BYTES } from "./walk.ts";
 
@@ -132,21 +132,26 @@ export function endOf(fs: WalFileSystem, seg: SegmentInfo, chunk: ReadBuffer): {
  * The view after what was appended since `old`: the newest segment read on from its known end, then the
  * segments after it. A view whose newest segment is gone (a truncate) is rebuilt from a fresh listing.
  */
-export function refreshView(fs: WalFileSystem, dir: string, old: View): { view: View; cut: boolean } {
+export function refreshView(fs: WalFileSystem, dir: string, old: View): { view: View; cut: boolean; reread: boolean } {
   // List first: a segment that exists now was complete before the next one (seen later) was created.
   const { segments: listed, floor, ceiling } = pendingTruncateView(fs, dir, listSegments(fs, dir));
   const found = readOn(fs, listed, floor, old);
   const view = capView(fs, found.view, ceiling);
   // A pending cut below what this handle read is a cut too.
-  return { view, cut: found.cut || view.lastSeq < old.lastSeq };
+  return { view, cut: found.cut || view.lastSeq < old.lastSeq, reread: found.reread };
 }
 
-/** `refreshView` without a pending `truncateAfter`: reads the log on from `old`, or afresh if its tail was cut. */
-function readOn(fs: WalFileSystem, listed: SegmentInfo[], floor: number, old: View): { view: View; cut: boolean } {
+/**
+ * `refreshView` without a pending `truncateAfter`: reads the log on from `old`, or afresh if its tail was cut
+ * (`cut`) or the header of its newest segment, of which it read no record, was written again (`reread`).
+ */
+function readOn(fs: WalFileSystem, listed: SegmentInfo[], floor: number, old: View): { view: View; cut: boolean; reread: boolean } {
   const chunk = new ReadBuffer(4096);
-  const none = (): { view: View; cut: boolean } => ({
+  let reread = false;
+  const none = (): { view: View; cut: boolean; reread: boolean } => ({
     view: { segments: [], activeEnd: SEGMENT_HEADER_SIZE, lastSeq: Math.max(old.lastSeq, floor), floor, tail: NO_TAIL },
     cut: false,
+    reread,
   });
   if (listed.length === 0) return none();
   const newest = old.segments[old.segments.length - 1];
@@ -168,6 +173,10 @@ function readOn(fs: WalFileSystem, listed: SegmentInfo[], floor: number, old: Vi
         // The writer cut the tail (truncateAfter) and may have written other records since: read it all afresh.
         cut = true;
         at = -1;
+      } else if (headerRewritten(file, old.tail)) {
+        // No record removed, but what follows the header may be of another version: read it all afresh.
+        reread = true;
+        at = -1;
       } else {
         segments = listed.slice(0, at + 1);
         const size = file.size();
@@ -182,7 +191,7 @@ function readOn(fs: WalFileSystem, listed: SegmentInfo[], floor: number, old: Vi
         // Stopped before the end of the segment: nothing after it is read yet.
         if (scanner.stop !== null) {
           const tail = tailAt === old.tail.at ? old.tail : stampAt(file, tailAt);
-          return { view: { segments, activeEnd, lastSeq: Math.max(lastSeq, floor), floor, tail }, cut };
+          return { view: { segments, activeEnd, lastSeq: Math.max(lastSeq, floor), floor, tail }, cut, reread };
         }
       }
     } finally {
@@ -210,8 +219,8 @@ function readOn(fs: WalFileSystem, listed: SegmentInfo[], floor: number, old: Vi
       file.close();
     }
   }
-  if (segments.length === 0) return { view: none().view, cut };
+  if (segments.length === 0) return { view: none().view, cut, reread };
   const last = segments[segments.length - 1];
   const tail = last.name === newest?.name && tailAt === old.tail.at ? old.tail : tailStamp(fs, last.path, tailAt);
-  return { view: { segments, activeEnd, lastSeq: Math.max(lastSeq, floor), floor, tail }, cut };
+  return { view: { segments, activeEnd, lastSeq: Math.max(lastSeq, floor), floor, tail }, cut, reread };
 }

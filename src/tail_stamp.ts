@@ -14,17 +14,21 @@ import type { WalFile, WalFileSystem } from "./io/types.ts";
 
 /** Where a segment header's checksum is (see format.ts). */
 const HEADER_CRC_AT = 28;
+/** Where a segment header's cut generation is (see format.ts). */
+const GENERATION_AT = 20;
 
 /** The last record a reader read in its newest segment: where it starts (-1: none) and its stored checksum. */
 export interface TailStamp {
   readonly at: number;
   readonly crc: number;
-  /** The segment header's checksum (its bytes 28..31) when the stamp was taken. */
+  /** The segment header's checksum (its bytes 28..31) when the stamp was taken; -1: unknown. */
   readonly head: number;
+  /** The segment's cut generation (header bytes 20..27, see format.ts) then; -1: unknown. */
+  readonly gen: number;
 }
 
 /** The stamp of no segment (-1: nothing to compare). */
-export const NO_TAIL: TailStamp = { at: -1, crc: 0, head: -1 };
+export const NO_TAIL: TailStamp = { at: -1, crc: 0, head: -1, gen: -1 };
 
 /** The 4 bytes at `at` as an unsigned little-endian integer, or -1 if the file ends before them. */
 export function readCrcAt(file: WalFile, at: number): number {
@@ -35,7 +39,14 @@ export function readCrcAt(file: WalFile, at: number): number {
 
 /** The stamp of the record at `at` of an open segment (`at` < 0: the reader read none of its records). */
 export function stampAt(file: WalFile, at: number): TailStamp {
-  return { at: at < 0 ? -1 : at, crc: at < 0 ? 0 : readCrcAt(file, at), head: readCrcAt(file, HEADER_CRC_AT) };
+  return { at: at < 0 ? -1 : at, crc: at < 0 ? 0 : readCrcAt(file, at), head: readCrcAt(file, HEADER_CRC_AT), gen: readGeneration(file) };
+}
+
+/** The cut generation in a segment's header (format.ts), or -1 if the file ends before it. */
+function readGeneration(file: WalFile): number {
+  const low = readCrcAt(file, GENERATION_AT);
+  const high = readCrcAt(file, GENERATION_AT + 4);
+  return low < 0 || high < 0 ? -1 : high * 0x1_0000_0000 + low;
 }
 
 /**
@@ -54,10 +65,21 @@ export function tailStamp(fs: WalFileSystem, path: string, at: number): TailStam
 
 /**
  * True when `file`, the reader's newest segment, no longer holds what the reader read: shorter than `activeEnd`
- * (where the reader's records end), or another checksum where its last record was or in its header.
+ * (where the reader's records end), another cut generation in its header, or, when it read records of it, another
+ * checksum where its last record was or in its header.
  */
 export function tailCut(file: WalFile, activeEnd: number, tail: TailStamp): boolean {
   if (file.size() < activeEnd) return true;
-  if (tail.head >= 0 && readCrcAt(file, HEADER_CRC_AT) !== tail.head) return true;
-  return tail.at >= 0 && readCrcAt(file, tail.at) !== tail.crc;
+  if (tail.gen >= 0 && readGeneration(file) !== tail.gen) return true;
+  if (tail.at < 0) return false;
+  return readCrcAt(file, tail.at) !== tail.crc || (tail.head >= 0 && readCrcAt(file, HEADER_CRC_AT) !== tail.head);
+}
+
+/**
+ * True when the header of `file`, a newest segment the reader read no record of and `tailCut` found not cut, was
+ * written again (the writer's open gives an empty version-1 segment a version-2 header): what the reader knows of
+ * the segment's layout is stale, though no record was removed.
+ */
+export function headerRewritten(file: WalFile, tail: TailStamp): boolean {
+  return tail.at < 0 && tail.head >= 0 && readCrcAt(file, HEADER_CRC_AT) !== tail.head;
 }
