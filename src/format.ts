@@ -137,13 +137,14 @@
  * ```
  * The same file name as a pending truncate (only one of the two runs at a time), told apart by the magic; the same
  * temporary-file-and-rename write. While it is in place: segments whose first seq is above keepThrough + 1 are
- * deleted (newest first), the segment holding keepThrough + 1 is cut (ftruncate) where that record began, or to
- * its header when it is the segment's first, and fdatasync'ed; when the cut segment still holds records, an empty
- * segment named keepThrough + 1 is created (durably, as any new segment); the directory is fsync'ed, and only then
+ * deleted (newest first), the segment holding keepThrough + 1 is cut (ftruncate) where that record began and
+ * fdatasync'ed, and an empty segment named keepThrough + 1 is created (durably, as any new segment) with the
+ * generation after the newest segment's; when that record is the segment's first, the segment is instead replaced
+ * whole (a new file renamed over it) by such an empty one. The directory is fsync'ed, and only then
  * is the file removed (and the directory fsync'ed again), before any record numbered keepThrough + 1 is written
  * again. Open finishes a cut whose file it finds; every step is idempotent. So records after a cut never go into
  * the cut segment, whichever handle writes them (also one opened after a crash or a restart), and a reader
- * elsewhere sees the cut as a segment shorter than it read.
+ * elsewhere sees the cut as a segment shorter than it read or as a header of another generation.
  *
  * # Seal of a sealed segment (`<20 digits>.seal`, 36 bytes, little-endian)
  *
