@@ -39,14 +39,16 @@ export function readCrcAt(file: WalFile, at: number): number {
 
 /** The stamp of the record at `at` of an open segment (`at` < 0: the reader read none of its records). */
 export function stampAt(file: WalFile, at: number): TailStamp {
-  return { at: at < 0 ? -1 : at, crc: at < 0 ? 0 : readCrcAt(file, at), head: readCrcAt(file, HEADER_CRC_AT), gen: readGeneration(file) };
+  const header = readHeaderStamp(file);
+  return { at: at < 0 ? -1 : at, crc: at < 0 ? 0 : readCrcAt(file, at), head: header.head, gen: header.gen };
 }
 
-/** The cut generation in a segment's header (format.ts), or -1 if the file ends before it. */
-function readGeneration(file: WalFile): number {
-  const low = readCrcAt(file, GENERATION_AT);
-  const high = readCrcAt(file, GENERATION_AT + 4);
-  return low < 0 || high < 0 ? -1 : high * 0x1_0000_0000 + low;
+/** A segment header's cut generation and checksum (format.ts) in one read, -1 each if the file ends before them. */
+function readHeaderStamp(file: WalFile): { head: number; gen: number } {
+  const bytes = new Uint8Array(HEADER_CRC_AT + 4 - GENERATION_AT);
+  if (file.read(bytes, GENERATION_AT) < bytes.length) return { head: -1, gen: -1 };
+  const view = new DataView(bytes.buffer);
+  return { gen: view.getUint32(4, true) * 0x1_0000_0000 + view.getUint32(0, true), head: view.getUint32(8, true) };
 }
 
 /**
@@ -70,9 +72,11 @@ export function tailStamp(fs: WalFileSystem, path: string, at: number): TailStam
  */
 export function tailCut(file: WalFile, activeEnd: number, tail: TailStamp): boolean {
   if (file.size() < activeEnd) return true;
-  if (tail.gen >= 0 && readGeneration(file) !== tail.gen) return true;
+  if (tail.gen < 0 && tail.at < 0) return false;
+  const header = readHeaderStamp(file);
+  if (tail.gen >= 0 && header.gen !== tail.gen) return true;
   if (tail.at < 0) return false;
-  return readCrcAt(file, tail.at) !== tail.crc || (tail.head >= 0 && readCrcAt(file, HEADER_CRC_AT) !== tail.head);
+  return readCrcAt(file, tail.at) !== tail.crc || (tail.head >= 0 && header.head !== tail.head);
 }
 
 /**
@@ -81,5 +85,5 @@ export function tailCut(file: WalFile, activeEnd: number, tail: TailStamp): bool
  * the segment's layout is stale, though no record was removed.
  */
 export function headerRewritten(file: WalFile, tail: TailStamp): boolean {
-  return tail.at < 0 && tail.head >= 0 && readCrcAt(file, HEADER_CRC_AT) !== tail.head;
+  return tail.at < 0 && tail.head >= 0 && readHeaderStamp(file).head !== tail.head;
 }
