@@ -50,7 +50,7 @@ export function mayHaveGrown(fs: WalFileSystem, dir: string, view: PolledView): 
     const n = file.read(head, view.activeEnd);
     for (let i = 0; i < n; i++) if (head[i] !== 0) return true;
     // The writer's truncateAfter shortens the segment in place: the view's last record is gone or replaced.
-    if (tailCut(file, view.activeEnd, view.tail) || headerRewritten(file, view.tail)) return true;
+    if (tailCut(file, view.activeEnd, view.tail, fs) || headerRewritten(file, view.tail)) return true;
   } catch {
     return true;
   } finally {

@@ -41,7 +41,7 @@ import type { FollowOptions, FollowSlot, FollowSource } from "./follow.ts";
 import { checkPollMs, mayHaveGrown, Poller } from "./follow_poll.ts";
 import { NO_TAIL, tailStamp } from "./tail_stamp.ts";
 import { lowestToCome } from "./streams.ts";
-import { capView, endOf, pendingTruncateView, realDirectory, refreshView, sizeOf } from "./readonly_view.ts";
+import { capView, endOf, pendingTruncateView, realDirectory, refreshView, sizeOf, withPrior } from "./readonly_view.ts";
 import type { View } from "./readonly_view.ts";
 
 /** Options of {@link ReadOnlyLog.open} (and `WriteAheadLog.openReadOnly`). Every field is optional. */
@@ -288,7 +288,7 @@ export class ReadOnlyLog {
       activeEnd = found.lastEnd;
       tailAt = found.lastStart;
     }
-    const tail = keep === 0 ? NO_TAIL : tailStamp(fs, kept[keep - 1].path, tailAt);
+    const tail = keep === 0 ? NO_TAIL : withPrior(fs, kept, tailStamp(fs, kept[keep - 1].path, tailAt));
     const damage: DamageFound | null = d === null
       ? null
       : { file: segments[d.index].path, ...d.location, tail: d.tail };

@@ -14,7 +14,7 @@ import { listSegments } from "./segment.ts";
 import type { SegmentInfo } from "./segment.ts";
 import { TRUNCATE_FILE } from "./truncate.ts";
 import { findCutPoint } from "./truncate_after.ts";
-import { headerRewritten, NO_TAIL, stampAt, tailCut, tailStamp } from "./tail_stamp.ts";
+import { headerRewritten, NO_TAIL, priorStamp, stampAt, tailCut, tailStamp } from "./tail_stamp.ts";
 import type { TailStamp } from "./tail_stamp.ts";
 import { WALK_CHUNK_BYTES } from "./walk.ts";
 
@@ -103,6 +103,21 @@ export function capView(fs: WalFileSystem, view: View, ceiling: number): View {
   return { segments: view.segments.slice(0, at + 1), activeEnd: cut.end, lastSeq, floor: view.floor, tail };
 }
 
+/**
+ * `tail`, the stamp of the newest of `segments`, with the last record read in an older one (`TailStamp.prior`)
+ * when the newest holds none: a new generation of an empty newest segment is a cut of what was read only when
+ * that record is gone.
+ */
+export function withPrior(fs: WalFileSystem, segments: readonly SegmentInfo[], tail: TailStamp): TailStamp {
+  if (tail.at >= 0 || tail.gen < 0) return tail;
+  const chunk = new ReadBuffer(4096);
+  for (let i = segments.length - 2; i >= 0; i--) {
+    const { end, start } = endOf(fs, segments[i], chunk);
+    if (start >= 0) return { ...tail, prior: priorStamp(fs, segments[i].path, start, end) };
+  }
+  return tail;
+}
+
 /** The size of the file at `path`. */
 export function sizeOf(fs: WalFileSystem, path: string): number {
   const file = fs.openRead(path);
@@ -169,7 +184,7 @@ function readOn(fs: WalFileSystem, listed: SegmentInfo[], floor: number, old: Vi
   if (at >= 0) {
     const file = fs.openRead(newest.path);
     try {
-      if (tailCut(file, old.activeEnd, old.tail)) {
+      if (tailCut(file, old.activeEnd, old.tail, fs)) {
         // The writer cut the tail (truncateAfter) and may have written other records since: read it all afresh.
         cut = true;
         at = -1;
@@ -221,6 +236,8 @@ function readOn(fs: WalFileSystem, listed: SegmentInfo[], floor: number, old: Vi
   }
   if (segments.length === 0) return { view: none().view, cut, reread };
   const last = segments[segments.length - 1];
-  const tail = last.name === newest?.name && tailAt === old.tail.at ? old.tail : tailStamp(fs, last.path, tailAt);
+  const tail = !cut && !reread && last.name === newest?.name && tailAt === old.tail.at
+    ? old.tail
+    : withPrior(fs, segments, tailStamp(fs, last.path, tailAt));
   return { view: { segments, activeEnd, lastSeq: Math.max(lastSeq, floor), floor, tail }, cut, reread };
 }

@@ -25,6 +25,49 @@ export interface TailStamp {
   readonly head: number;
   /** The segment's cut generation (header bytes 20..27, see format.ts) then; -1: unknown. */
   readonly gen: number;
+  /**
+   * When the reader read no record of its newest segment: the last record it read, in an older one. A new
+   * generation of the newest segment with that record still in place removed nothing the reader read (records
+   * written after it into the newest segment and cut away again, unseen).
+   */
+  readonly prior?: PriorStamp;
+}
+
+/** The last record a reader read, in a segment older than its newest one (see `TailStamp.prior`). */
+export interface PriorStamp {
+  readonly path: string;
+  /** Where the record starts and where it ends. */
+  readonly at: number;
+  readonly end: number;
+  /** Its stored checksum and its segment's header checksum. */
+  readonly crc: number;
+  readonly head: number;
+}
+
+/** The stamp of the record from `at` to `end` of the segment at `path`. */
+export function priorStamp(fs: WalFileSystem, path: string, at: number, end: number): PriorStamp {
+  const file = fs.openRead(path);
+  try {
+    const s = stampAt(file, at);
+    return { path, at, end, crc: s.crc, head: s.head };
+  } finally {
+    file.close();
+  }
+}
+
+/** True when the record `prior` stamps is still where it was, in the same segment (same header). */
+function priorIntact(fs: WalFileSystem, prior: PriorStamp | undefined): boolean {
+  if (prior === undefined) return false;
+  try {
+    const file = fs.openRead(prior.path);
+    try {
+      return file.size() >= prior.end && readCrcAt(file, prior.at) === prior.crc && readHeaderStamp(file).head === prior.head;
+    } finally {
+      file.close();
+    }
+  } catch {
+    return false;
+  }
 }
 
 /** The stamp of no segment (-1: nothing to compare). */
@@ -67,14 +110,17 @@ export function tailStamp(fs: WalFileSystem, path: string, at: number): TailStam
 
 /**
  * True when `file`, the reader's newest segment, no longer holds what the reader read: shorter than `activeEnd`
- * (where the reader's records end), another cut generation in its header, or, when it read records of it, another
- * checksum where its last record was or in its header.
+ * (where the reader's records end), another cut generation in its header (unless it read none of its records and
+ * the last one it read, `tail.prior`, is still in place: pass `fs` to look), or, when it read records of it,
+ * another checksum where its last record was or in its header.
  */
-export function tailCut(file: WalFile, activeEnd: number, tail: TailStamp): boolean {
+export function tailCut(file: WalFile, activeEnd: number, tail: TailStamp, fs?: WalFileSystem): boolean {
   if (file.size() < activeEnd) return true;
   if (tail.gen < 0 && tail.at < 0) return false;
   const header = readHeaderStamp(file);
-  if (tail.gen >= 0 && header.gen !== tail.gen) return true;
+  // Of a segment the reader read no record of, another generation is a cut of what it read unless the last
+  // record it read (in an older segment) is still in place: then the header is only written again (see below).
+  if (tail.gen >= 0 && header.gen !== tail.gen) return tail.at >= 0 || fs === undefined || !priorIntact(fs, tail.prior);
   if (tail.at < 0) return false;
   return readCrcAt(file, tail.at) !== tail.crc || (tail.head >= 0 && header.head !== tail.head);
 }
