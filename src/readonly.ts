@@ -459,7 +459,19 @@ export class ReadOnlyLog {
         try {
           return state.cursor.fill(out, limit, maxBytes);
         } catch (e) {
-          if (e instanceof WalCorruptionError) throw e;
+          if (e instanceof WalCorruptionError) {
+            // The writer's truncateAfter may have cut or removed what this follower reads since the handle last
+            // looked: look now. A cut ends the follower (WalTruncatedError); damage the look does not explain is
+            // reported as damage.
+            const before = this.#view;
+            this.#refreshView();
+            if (state.ended !== null) return true;
+            if (this.#view !== before) {
+              this.#poller.wake();
+              return true;
+            }
+            throw e;
+          }
           // A segment the writer's truncate removed before this follower opened it: read the log on (which ends
           // or moves this follower) and try again.
           if (errorCode(e) === "ENOENT") {
