@@ -121,6 +121,8 @@ export class ReadOnlyLog {
   #view: View;
   #closed = false;
   #cursors = new Set<LogCursor>();
+  /** How many times this handle saw the writer cut the tail: a stream begun before one meets a cut, not damage. */
+  #cutsSeen = 0;
   #lookup: RecordLookup;
   #followers: Followers;
   #poller: Poller;
@@ -351,6 +353,7 @@ export class ReadOnlyLog {
         const { view, cut, reread } = refreshView(this.#fs, this.#path, this.#view);
         this.#view = view;
         if (cut) {
+          this.#cutsSeen++;
           // Indexes of the cut segment are stale; followers may have yielded records that are gone (their seqs
           // now name others): they end, as in the writer's process; the handle reads the log as it is now.
           this.#lookup.reset();
@@ -555,13 +558,20 @@ export class ReadOnlyLog {
     const cursor = new LogCursor(this.#fs, view.segments, view.activeEnd, afterSeq, committedOnly);
     this.#cursors.add(cursor);
     const chunk: WalRecord[] = [];
+    const cuts = this.#cutsSeen;
+    let position = afterSeq;
     try {
       for (let more = true; more;) {
         chunk.length = 0;
         try {
           more = cursor.fill(chunk, STREAM_CHUNK, STREAM_STEP_BYTES);
         } catch (e) {
-          if (e instanceof WalCorruptionError) throw e;
+          if (e instanceof WalCorruptionError) {
+            // The files this stream reads may have been cut by the writer's truncateAfter since it began: look.
+            if (!this.#closed) this.#refreshView();
+            if (this.#cutsSeen !== cuts) throw new WalTruncatedError(-1, position, true);
+            throw e;
+          }
           // A segment removed while it was to be read: a truncate by the writer. The cause keeps its ENOENT, so
           // that a follower (wal tail -f) can refresh and go on from the new first record.
           if (errorCode(e) === "ENOENT") throw new WalReadError(e);
@@ -569,6 +579,7 @@ export class ReadOnlyLog {
         }
         for (const record of chunk) {
           if (this.#closed) throw new WalClosedError("the read-only handle was closed while this stream was open");
+          position = record.seqNum;
           yield record;
         }
       }
