@@ -43,10 +43,9 @@ test("read-only handle: a cut seen by its empty newest segment's generation ends
     // A follower started after the cut, from the log's end as the handle now sees it.
     const c2 = new AbortController();
     const second = reader.follow({ signal: c2.signal, pollMs: 60_000, afterSeq: newestFirst - 1 });
-    // Waiting already (registered with the handle) when the record is appended and the handle looks again.
+    // Waiting already (next() registers it with the handle at once) when the record is appended and the handle looks.
     const pending = second.next();
     pending.catch(() => {});
-    await new Promise((r) => setTimeout(r, 10));
     await wal.append("PUT", key(newestFirst), "fresh");
     let outcome: string;
     try {
