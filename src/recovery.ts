@@ -361,9 +361,10 @@ export function scanLog(
  * that exists but does not check out is added to `stale`).
  */
 function checkSealed(fs: WalFileSystem, seg: SegmentInfo, file: WalFile, chunk: ReadBuffer, stale: SegmentInfo[]): ScanResult | null {
+  if (!hasSeal(fs, seg)) return null;
   const seal = readSeal(fs, seg);
   if (seal === null) {
-    if (hasSeal(fs, seg)) stale.push(seg);
+    stale.push(seg);
     return null;
   }
   const intact = withScanChunk(chunk, Math.min(seal.size, WALK_CHUNK_BYTES), (c) => matchesSeal(file, seal, c.bytes));

@@ -60,12 +60,11 @@ export function hasSeal(fs: WalFileSystem, segment: SegmentInfo): boolean {
   }
 }
 
-/** The seal of `segment`, or `null` when there is none or it is not whole and intact. */
+/** The seal of `segment` (call {@link hasSeal} first), or `null` when it is not whole and intact. */
 export function readSeal(fs: WalFileSystem, segment: SegmentInfo): Seal | null {
   const path = sealPath(segment);
   let file: WalFile;
   try {
-    if (!fs.exists(path)) return null;
     file = fs.openRead(path);
   } catch {
     return null;

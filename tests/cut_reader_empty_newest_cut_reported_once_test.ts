@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import * as path from "node:path";
 import { WalTruncatedError, WriteAheadLog } from "../mod.ts";
 import { nodeFileSystem } from "../src/io/node_fs.ts";
-import { segmentFiles, withTempDir } from "./helpers.ts";
+import { segmentFiles, stepOutcome, withTempDir } from "./helpers.ts";
 
 const names = (dir: string): string[] => segmentFiles(dir).map((p) => path.basename(p));
 const key = (i: number): string => `k${String(i).padStart(2, "0")}`;
@@ -47,14 +47,7 @@ test("read-only handle: a cut seen by its empty newest segment's generation ends
     const pending = second.next();
     pending.catch(() => {});
     await wal.append("PUT", key(newestFirst), "fresh");
-    let outcome: string;
-    try {
-      await reader.refresh();
-      const r = await pending;
-      outcome = `yielded ${r.value?.seqNum}:${r.value?.value}`;
-    } catch (e) {
-      outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
-    }
+    const outcome = await stepOutcome(reader.refresh().then(() => pending));
     c2.abort();
     await second.return(undefined);
     await reader.close();

@@ -6,10 +6,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { WalTruncatedError, WriteAheadLog } from "../mod.ts";
+import { WriteAheadLog } from "../mod.ts";
 import { encodeTruncateAfterFile } from "../src/format.ts";
 import { nodeFileSystem } from "../src/io/node_fs.ts";
-import { segmentFiles, withTempDir } from "./helpers.ts";
+import { segmentFiles, stepOutcome, withTempDir } from "./helpers.ts";
 
 const names = (dir: string): string[] => segmentFiles(dir).map((p) => path.basename(p));
 const key = (i: number): string => `k${String(i).padStart(2, "0")}`;
@@ -43,14 +43,7 @@ test("read-only follower that read a pending cut's view: a later cut into an old
     await wal.append("PUT", key(keep + 1), "new");
     assert.ok(names(dir).includes(newest), `premise: ${newest} exists again (${names(dir)})`);
     // The only look: after all the writer did (the poll interval is far longer than the test).
-    let outcome: string;
-    try {
-      await reader.refresh();
-      const r = await it.next();
-      outcome = `yielded ${r.value?.seqNum}:${r.value?.value}`;
-    } catch (e) {
-      outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
-    }
+    const outcome = await stepOutcome(reader.refresh().then(() => it.next()));
     controller.abort();
     await it.return(undefined);
     await reader.close();

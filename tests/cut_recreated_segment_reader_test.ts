@@ -5,9 +5,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { WalTruncatedError, WriteAheadLog } from "../mod.ts";
+import { WriteAheadLog } from "../mod.ts";
 import { nodeFileSystem } from "../src/io/node_fs.ts";
-import { segmentFiles, withTempDir } from "./helpers.ts";
+import { segmentFiles, stepOutcome, withTempDir } from "./helpers.ts";
 
 const names = (dir: string): string[] => segmentFiles(dir).map((p) => path.basename(p));
 const key = (i: number): string => `k${String(i).padStart(2, "0")}`;
@@ -36,14 +36,7 @@ test("read-only follower: truncateAfter into an older segment, the newest one's 
     await wal.append("PUT", key(21), "new21");
     assert.ok(names(dir).includes(segs[segs.length - 1]), `premise: ${segs[segs.length - 1]} exists again (${names(dir)})`);
     // The only look: after all the writer did (the poll interval is far longer than the test).
-    let outcome: string;
-    try {
-      await reader.refresh();
-      const r = await it.next();
-      outcome = `yielded ${r.value?.seqNum}:${r.value?.value}`;
-    } catch (e) {
-      outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
-    }
+    const outcome = await stepOutcome(reader.refresh().then(() => it.next()));
     controller.abort();
     await it.return(undefined);
     await reader.close();

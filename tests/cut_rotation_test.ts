@@ -3,9 +3,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { WalTruncatedError, WriteAheadLog } from "../mod.ts";
+import { WriteAheadLog } from "../mod.ts";
 import { nodeFileSystem } from "../src/io/node_fs.ts";
-import { segmentFiles, withTempDir } from "./helpers.ts";
+import { segmentFiles, stepOutcome, withTempDir } from "./helpers.ts";
 
 const names = (dir: string): string[] => segmentFiles(dir).map((p) => path.basename(p));
 
@@ -58,13 +58,7 @@ test("read-only follower: truncateAfter + truncate + rewrite in place ends it wi
     for (let i = n + 1; i <= 19; i++) await wal.append("PUT", key(i), `NEW${String(i).padStart(2, "0")}`);
     await wal.append("PUT", key(20), "old20");
     await wal.append("PUT", key(21), "new21");
-    let outcome: string;
-    try {
-      const r = await it.next();
-      outcome = `yielded ${r.value?.seqNum}:${r.value?.value}`;
-    } catch (e) {
-      outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
-    }
+    const outcome = await stepOutcome(it.next());
     controller.abort();
     await it.return(undefined);
     await reader.close();
@@ -90,13 +84,7 @@ test("read-only follower: truncateAfter, writer restart, rewrite in place ends i
     for (let i = 6; i <= 9; i++) await wal.append("PUT", `k${String(i).padStart(2, "0")}`, `NEW${String(i).padStart(2, "0")}`);
     await wal.append("PUT", "k10", "old10");
     await wal.append("PUT", "k11", "new11");
-    let outcome: string;
-    try {
-      const r = await it.next();
-      outcome = `yielded ${r.value?.seqNum}:${r.value?.value}`;
-    } catch (e) {
-      outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
-    }
+    const outcome = await stepOutcome(it.next());
     controller.abort();
     await it.return(undefined);
     await reader.close();

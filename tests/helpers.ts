@@ -8,6 +8,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { WalTruncatedError } from "../mod.ts";
+import type { WalRecord } from "../mod.ts";
 
 /** A new empty directory under the OS temp directory. */
 export function tempDir(prefix = "wal-test-"): string {
@@ -43,4 +45,17 @@ export function runtimeName(): "deno" | "bun" | "node" {
   if ("Deno" in globalThis) return "deno";
   if ("Bun" in globalThis) return "bun";
   return "node";
+}
+
+/**
+ * What one step of a follower or stream did, as a string an assertion compares: "done", `yielded <seq>:<value>`,
+ * "WalTruncatedError", or `threw <error>` for anything else.
+ */
+export async function stepOutcome(step: Promise<IteratorResult<WalRecord>>): Promise<string> {
+  try {
+    const r = await step;
+    return r.done ? "done" : `yielded ${r.value.seqNum}:${r.value.value}`;
+  } catch (e) {
+    return e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
+  }
 }

@@ -2,13 +2,13 @@
 // tailCut / mayHaveGrown) and capView's NO_TAIL.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { WalTruncatedError, WriteAheadLog } from "../mod.ts";
+import { WriteAheadLog } from "../mod.ts";
 import type { WalRecord } from "../mod.ts";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { encodeTruncateAfterFile } from "../src/format.ts";
 import { defaultFileSystem } from "../src/io/default.ts";
-import { withTempDir } from "./helpers.ts";
+import { stepOutcome, withTempDir } from "./helpers.ts";
 
 /** The runtime's file system without `watch`: a read-only follower then looks only on refresh() or its poll. */
 async function quietFs() {
@@ -49,13 +49,7 @@ for (const syncMode of ["sync", "none", "batch"] as const) {
         await wal.append("PUT", "k6", "NEW6");
         for (let i = 7; i <= 10; i++) await wal.append("PUT", `k${i}`, `old${i}`);
         await wal.append("PUT", "k11", "v11");
-        let outcome: string;
-        try {
-          const r = await it.next();
-          outcome = r.done ? "done" : `yielded seq ${r.value.seqNum} (${r.value.value}) without noticing that seq 6 changed`;
-        } catch (e) {
-          outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
-        }
+        const outcome = await stepOutcome(it.next());
         assert.equal(outcome, "WalTruncatedError");
       } finally {
         ac.abort();
@@ -182,13 +176,7 @@ test("read-only follower opened on a pending truncateAfter ends when a second, l
       await wal.truncateAfter(3);
       // Same lengths: record 9 lands exactly where the view ends.
       for (let i = 4; i <= 12; i++) await wal.append("PUT", `k${i}`, `new${i}`);
-      let outcome: string;
-      try {
-        const r = await it.next();
-        outcome = r.done ? "done" : `yielded seq ${r.value.seqNum} (${r.value.value}) though 4..8 it yielded were rewritten`;
-      } catch (e) {
-        outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
-      }
+      const outcome = await stepOutcome(it.next());
       assert.equal(outcome, "WalTruncatedError");
     } finally {
       ac.abort();
@@ -217,13 +205,7 @@ test("read-only follower ends when a truncateAfter into an older segment deleted
       for (let i = 3; i <= 20; i++) await wal.append("PUT", `k${i}`, `a-much-longer-new-value-${i}`);
       const after = names();
       assert.ok(!after.includes(before[before.length - 1]), `the reader's newest segment ${before[before.length - 1]} is gone: ${after}`);
-      let outcome: string;
-      try {
-        const r = await it.next();
-        outcome = r.done ? "done" : `yielded seq ${r.value.seqNum} (${r.value.value}) though seqs 3..12 it yielded now name other records`;
-      } catch (e) {
-        outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
-      }
+      const outcome = await stepOutcome(it.next());
       assert.equal(outcome, "WalTruncatedError");
     } finally {
       ac.abort();
@@ -321,13 +303,7 @@ test("read-only follower ends after a truncateAfter re-created a middle segment 
       for (let i = 3; i <= 30; i++) {
         await wal.append("PUT", `k${pad(i)}`, i < secondFirst + 3 ? `NEW${pad(i)}` : `a-longer-value-${pad(i)}`);
       }
-      let outcome: string;
-      try {
-        const r = await it.next();
-        outcome = r.done ? "done" : `yielded seq ${r.value.seqNum} (${r.value.value})`;
-      } catch (e) {
-        outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
-      }
+      const outcome = await stepOutcome(it.next());
       assert.equal(outcome, "WalTruncatedError");
     } finally {
       ac.abort();
@@ -356,13 +332,7 @@ test("read-only follower ends after a truncateAfter re-created a middle segment 
         await wal.append("PUT", `k${pad(i)}`, i < secondFirst + 3 ? `NEW${pad(i)}` : `a-longer-value-${pad(i)}`);
       }
       await reader.refresh();
-      let outcome: string;
-      try {
-        const r = await it.next();
-        outcome = r.done ? "done" : `yielded seq ${r.value.seqNum} (${r.value.value})`;
-      } catch (e) {
-        outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
-      }
+      const outcome = await stepOutcome(it.next());
       assert.equal(outcome, "WalTruncatedError");
     } finally {
       ac.abort();
@@ -392,13 +362,7 @@ test("read-only follower ends when a truncateAfter into an older segment deleted
       const after = names();
       assert.ok(!after.includes(before[before.length - 1]), `the reader's newest segment ${before[before.length - 1]} is gone: ${after}`);
       await reader.refresh();
-      let outcome: string;
-      try {
-        const r = await it.next();
-        outcome = r.done ? "done" : `yielded seq ${r.value.seqNum} (${r.value.value}) though seqs 3..12 it yielded now name other records`;
-      } catch (e) {
-        outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
-      }
+      const outcome = await stepOutcome(it.next());
       assert.equal(outcome, "WalTruncatedError");
     } finally {
       ac.abort();

@@ -2,11 +2,11 @@
 // truncateAfter and then appends records under the removed seqs.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { WalTruncatedError, WriteAheadLog } from "../mod.ts";
+import { WriteAheadLog } from "../mod.ts";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { encodeTruncateAfterFile } from "../src/format.ts";
-import { withTempDir } from "./helpers.ts";
+import { stepOutcome, withTempDir } from "./helpers.ts";
 
 test("ReadOnlyLog.refresh after the writer's truncateAfter + longer re-appends sees the new tail", async () => {
   await withTempDir(async (dir) => {
@@ -68,13 +68,7 @@ test("ReadOnlyLog.follow ends with WalTruncatedError when the writer's truncateA
       // Same sizes: seqs 6..10 now name other records, then the log goes on.
       for (let i = 6; i <= 12; i++) await wal.append("PUT", `k${i}`, `new${i}`.padEnd(`old${i}`.length, "x").slice(0, Math.max(`old${i}`.length, `new${i}`.length)));
       await reader.refresh();
-      let outcome: string;
-      try {
-        const r = await it.next();
-        outcome = r.done ? "done" : `yielded seq ${r.value.seqNum} (${r.value.value})`;
-      } catch (e) {
-        outcome = e instanceof WalTruncatedError ? "WalTruncatedError" : `threw ${e}`;
-      }
+      const outcome = await stepOutcome(it.next());
       assert.equal(outcome, "WalTruncatedError");
     } finally {
       controller.abort();
